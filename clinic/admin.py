@@ -1,0 +1,125 @@
+"""The Django admin for operators and clinic administrators, limited to the clinics a user administers.
+
+Superusers (operators) see every clinic. A staff user sees only the clinics where they hold the
+`admin` role, and can neither delete patients nor move records between clinics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Model, QuerySet
+from django.forms import ModelChoiceField
+from django.http import HttpRequest
+
+from clinic.models import Clinic, IntegrationClient, Patient, Role, StaffMembership, User
+
+
+def administered_clinics(request: HttpRequest) -> QuerySet[Clinic]:
+    user = request.user
+    if user.is_superuser:
+        return Clinic.objects.all()
+    if not isinstance(user, User):
+        return Clinic.objects.none()
+    return Clinic.objects.filter(
+        memberships__user=user, memberships__role=Role.ADMIN, memberships__is_active=True, is_active=True
+    )
+
+
+class ClinicScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Rows of the clinics the user administers; a clinic field offers only those clinics."""
+
+    clinic_field = "clinic"
+
+    def _is_clinic_admin(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff and administered_clinics(request).exists())
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or self._is_clinic_admin(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.clinic_field}__in": administered_clinics(request)})
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> ModelChoiceField:  # type: ignore[type-arg]
+        if db_field.name == "clinic":
+            kwargs["queryset"] = administered_clinics(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[return-value]
+
+
+@admin.register(Clinic)
+class ClinicAdmin(ClinicScopedAdmin):
+    clinic_field = "pk"
+    list_display = ["name", "slug", "time_zone", "is_active"]
+    search_fields = ["name", "slug"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # New tenants are provisioned by operators (`manage.py create_clinic`).
+        return request.user.is_superuser
+
+
+class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = StaffMembership
+    extra = 0
+    fields = ["clinic", "role", "is_active"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(StaffMembership)
+class StaffMembershipAdmin(ClinicScopedAdmin):
+    list_display = ["user", "clinic", "role", "is_active"]
+    list_filter = ["role", "is_active"]
+    search_fields = ["user__username", "user__email"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Patient)
+class PatientAdmin(ClinicScopedAdmin):
+    list_display = ["family_name", "given_name", "external_id", "status", "intake_date"]
+    list_filter = ["status", "preferred_language", "reminders_opt_in"]
+    search_fields = ["family_name", "given_name", "external_id"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    raw_id_fields = ["assigned_clinician"]
+
+
+@admin.register(IntegrationClient)
+class IntegrationClientAdmin(ClinicScopedAdmin):
+    list_display = ["name", "clinic", "is_active"]
+    readonly_fields = ["application", "scopes"]
+    fields = ["clinic", "name", "application", "scopes", "is_active"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Created with `manage.py create_api_client`, which prints the secret once.
+        return False
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(memberships__clinic__in=administered_clinics(request)).distinct()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser

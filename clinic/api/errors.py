@@ -1,0 +1,73 @@
+"""One error shape for every 4xx: `{"type": …, "errors": [{"code", "detail", "attr"}]}`.
+
+drf-standardized-errors formats DRF's exceptions and documents them in the schema; this module adds
+the domain's own errors and turns a Django `ValidationError` raised by a service (`full_clean()`)
+into the same 400, naming each field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
+from rest_framework import exceptions, serializers
+from rest_framework.settings import api_settings
+
+
+class IdempotencyKeyReused(exceptions.APIException):
+    status_code = 422
+    default_detail = "This Idempotency-Key was already used with a different request body or path."
+    default_code = "idempotency_key_reused"
+
+
+def django_validation_error_to_drf(exc: DjangoValidationError) -> exceptions.ValidationError:
+    if hasattr(exc, "error_dict"):
+        detail: Any = {
+            (api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field): messages
+            for field, messages in exc.message_dict.items()
+        }
+    else:
+        detail = {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+    return exceptions.ValidationError(detail)
+
+
+class ExceptionHandler(BaseExceptionHandler):
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, DjangoValidationError):
+            return django_validation_error_to_drf(exc)
+        return super().convert_known_exceptions(exc)
+
+
+class _Error422Serializer(serializers.Serializer[Any]):
+    code = serializers.ChoiceField(choices=[IdempotencyKeyReused.default_code])
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class Error422ResponseSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["client_error"])
+    errors = _Error422Serializer(many=True)  # type: ignore[assignment]
+
+
+_JSON_PREFIXES = ("/api/", "/fhir/", "/o/")
+
+
+def _error(error_type: str, code: str, detail: str, status: int) -> JsonResponse:
+    return JsonResponse({"type": error_type, "errors": [{"code": code, "detail": detail, "attr": None}]}, status=status)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A URL that matches no route: the API's error shape under the API, Django's page elsewhere."""
+    if request.path.startswith(_JSON_PREFIXES):
+        return _error("client_error", "not_found", "Not found.", 404)
+    return defaults.page_not_found(request, exception or Http404())
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(_JSON_PREFIXES):
+        return _error("server_error", "error", "Server Error (500)", 500)
+    return defaults.server_error(request)

@@ -1,0 +1,189 @@
+"""`/api/v1/patients/`: the patient registry, with EHR upsert by `external_id`."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import django_filters
+from django.urls import reverse
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from clinic.api.idempotency import idempotent
+from clinic.api.views import ClinicScopedViewSet
+from clinic.models import Patient, PatientStatus, User
+from clinic.selectors.patients import care_staff_list, patient_list
+from clinic.services.patients import patient_create, patient_update, patient_upsert
+
+PHONE_CHARACTERS = set("+0123456789 -().")
+
+
+class PatientSerializer(serializers.ModelSerializer[Patient]):
+    assigned_clinician = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.none(),
+        allow_null=True,
+        required=False,
+        help_text="A clinician, case manager or admin of this clinic (their user id).",
+    )
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "external_id",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "email",
+            "phone",
+            "preferred_language",
+            "reminders_opt_in",
+            "status",
+            "assigned_clinician",
+            "intake_date",
+            "discharge_date",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {
+            # The database enforces uniqueness per clinic (and upsert relies on it); DRF's own
+            # validator would look across every clinic.
+            "external_id": {"validators": [], "help_text": "The EHR's identifier, unique within the clinic."},
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        clinic = self.context.get("clinic")
+        if clinic is not None:
+            field = self.fields["assigned_clinician"]
+            if isinstance(field, serializers.PrimaryKeyRelatedField):
+                field.queryset = care_staff_list(clinic=clinic)
+
+    def validate_date_of_birth(self, value: datetime.date) -> datetime.date:
+        if value > timezone.localdate():
+            raise serializers.ValidationError("Must not be in the future.")
+        if value.year < 1900:
+            raise serializers.ValidationError("Must be on or after 1900-01-01.")
+        return value
+
+    def validate_phone(self, value: str) -> str:
+        if value and (not set(value) <= PHONE_CHARACTERS or sum(c.isdigit() for c in value) < 7):
+            raise serializers.ValidationError("Enter a phone number: digits, spaces, +, -, (, ) and '.' only.")
+        return value
+
+    def validate_external_id(self, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise serializers.ValidationError("Must not be blank: send null for a patient without one.")
+        return value
+
+
+class PatientFilter(django_filters.FilterSet):
+    external_id = django_filters.CharFilter(help_text="The EHR's identifier (exact).")
+    status = django_filters.MultipleChoiceFilter(choices=PatientStatus.choices)
+    assigned_clinician = django_filters.UUIDFilter(field_name="assigned_clinician_id")
+    updated_since = django_filters.IsoDateTimeFilter(
+        field_name="updated_at",
+        lookup_expr="gte",
+        help_text="Only records changed at or after this instant (ISO 8601 with offset).",
+    )
+
+    class Meta:
+        model = Patient
+        fields = ["external_id", "status", "assigned_clinician", "updated_since"]
+
+
+EXTERNAL_ID_PARAMETER = OpenApiParameter(
+    "external_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=True,
+    description="The EHR's identifier of the patient to create or replace.",
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List patients", tags=["patients"]),
+    retrieve=extend_schema(summary="Read a patient", tags=["patients"]),
+    create=extend_schema(summary="Register a patient", tags=["patients"]),
+    update=extend_schema(summary="Replace a patient", tags=["patients"]),
+    partial_update=extend_schema(summary="Update some of a patient's fields", tags=["patients"]),
+)
+class PatientViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    ClinicScopedViewSet,
+):
+    read_scopes = ("patients:read",)
+    write_scopes = ("patients:write",)
+    serializer_class = PatientSerializer
+    filterset_class = PatientFilter
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    ordering_fields = ["created_at", "updated_at"]
+
+    def get_queryset(self) -> Any:
+        if self.is_schema_generation:
+            return Patient.objects.none()
+        return patient_list(clinic=self.caller.clinic)
+
+    def _respond(self, patient: Patient, status_code: int) -> Response:
+        headers = {}
+        if status_code == status.HTTP_201_CREATED:
+            headers["Location"] = reverse("api:patient-detail", kwargs={"pk": patient.pk})
+        return Response(self.get_serializer(patient).data, status=status_code, headers=headers)
+
+    @idempotent
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patient = patient_create(clinic=self.caller.clinic, **serializer.validated_data)
+        return self._respond(patient, status.HTTP_201_CREATED)
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        patient = self.get_object()
+        serializer = self.get_serializer(patient, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        patient = patient_update(patient=patient, **serializer.validated_data)
+        return self._respond(patient, status.HTTP_200_OK)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+    @extend_schema(
+        operation_id="patients_upsert",
+        summary="Create or replace a patient by the EHR's identifier",
+        description=(
+            "Upsert for EHR integrations: `PUT /api/v1/patients/?external_id=…` with the full record. "
+            "Creates the patient (201) or replaces the one with that `external_id` (200); never a duplicate."
+        ),
+        tags=["patients"],
+        parameters=[EXTERNAL_ID_PARAMETER],
+        request=PatientSerializer,
+        responses={
+            200: OpenApiResponse(PatientSerializer, description="Replaced"),
+            201: OpenApiResponse(PatientSerializer, description="Created"),
+        },
+        filters=False,
+    )
+    def upsert(self, request: Request) -> Response:
+        external_id = request.query_params.get("external_id", "").strip()
+        if not external_id:
+            raise ValidationError({"external_id": ["This query parameter is required."]})
+        if len(external_id) > 64:
+            raise ValidationError({"external_id": ["Ensure this field has no more than 64 characters."]})
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        body_id = fields.pop("external_id", None)
+        if body_id is not None and body_id != external_id:
+            raise ValidationError({"external_id": ["Differs from the external_id in the query string."]})
+        patient, created = patient_upsert(clinic=self.caller.clinic, external_id=external_id, **fields)
+        return self._respond(patient, status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -1,0 +1,74 @@
+"""OpenAPI generation: the shared headers, error responses and per-operation OAuth2 scopes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
+
+from clinic.auth.caller import CLINIC_HEADER
+from clinic.auth.permissions import required_scopes
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class AutoSchema(StandardizedErrorsAutoSchema):
+    def get_override_parameters(self) -> list[Any]:
+        parameters = list(super().get_override_parameters())
+        parameters.append(
+            OpenApiParameter(
+                CLINIC_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=False,
+                description=(
+                    "Staff sessions only: the slug of the clinic to act for, when the user works for "
+                    "several. Integration clients are bound to one clinic and never send it."
+                ),
+            )
+        )
+        if self.method == "POST":
+            parameters.append(
+                OpenApiParameter(
+                    IDEMPOTENCY_HEADER,
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description=(
+                        "A unique key (1 to 255 printable characters) per logical request. Replaying "
+                        "the same key and body returns the first response with "
+                        "`Idempotent-Replayed: true`; the same key with another body is 422."
+                    ),
+                )
+            )
+        return parameters
+
+    def _should_add_error_response(self, responses: dict[str, Any], status_code: str) -> bool:
+        if status_code == "422":
+            return self.method == "POST" and status_code not in responses
+        result: bool = super()._should_add_error_response(responses, status_code)
+        return result
+
+
+class ScopedOAuth2Scheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    """Bearer tokens from `/o/token/` (client credentials), with the scopes each operation needs."""
+
+    target_class = "oauth2_provider.contrib.rest_framework.OAuth2Authentication"
+    name = "oauth2"
+    priority = 1
+
+    def get_security_requirement(self, auto_schema: SpectacularAutoSchema) -> dict[str, list[str]]:
+        view = auto_schema.view
+        return {self.name: sorted(required_scopes(view, view.request))}
+
+    def get_security_definition(self, auto_schema: SpectacularAutoSchema) -> dict[str, Any]:
+        from clinic.auth.scopes import SCOPES
+
+        return {
+            "type": "oauth2",
+            "flows": {"clientCredentials": {"tokenUrl": "/o/token/", "scopes": SCOPES}},
+        }

@@ -1,0 +1,60 @@
+"""One vocabulary of permissions for everyone who calls the API.
+
+Integration clients are granted scopes explicitly. Staff get the scopes of their role in the clinic
+they act for, so one permission check (`HasScope`) serves both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oauth2_provider.scopes import BaseScopes
+
+from clinic.models import Role
+
+SCOPES: dict[str, str] = {
+    "patients:read": "Read the patient registry",
+    "patients:write": "Create and update patients",
+    "schedule:read": "Read appointments, series and support groups",
+    "schedule:write": "Book, move and cancel appointments and group sessions",
+    "attendance:write": "Record attendance",
+    "flags:read": "Read risk flags",
+    "flags:write": "Acknowledge, resolve and dismiss risk flags",
+}
+
+ALL_SCOPES = frozenset(SCOPES)
+_READ_SCOPES = frozenset(scope for scope in SCOPES if scope.endswith(":read"))
+
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    Role.ADMIN: ALL_SCOPES,
+    Role.CLINICIAN: ALL_SCOPES,
+    Role.CASE_MANAGER: ALL_SCOPES,
+    # Scheduling and attendance only: no flags, no clinical detail.
+    Role.FRONT_DESK: frozenset({"patients:read", "schedule:read", "schedule:write", "attendance:write"}),
+    Role.AUDITOR: _READ_SCOPES,
+}
+
+
+def unknown_scopes(scopes: list[str] | set[str] | tuple[str, ...]) -> list[str]:
+    return sorted(set(scopes) - ALL_SCOPES)
+
+
+class ClientScopes(BaseScopes):
+    """django-oauth-toolkit scopes backend: a client may only ask for the scopes it was given.
+
+    A token request without `scope` gets all of them.
+    """
+
+    def get_all_scopes(self) -> dict[str, str]:
+        return SCOPES
+
+    def get_available_scopes(
+        self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
+    ) -> list[str]:
+        client = getattr(application, "integration_client", None) if application is not None else None
+        if client is None or not client.is_active or not client.clinic.is_active:
+            return []
+        return [scope for scope in client.scopes if scope in SCOPES]
+
+    def get_default_scopes(self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any) -> list[str]:
+        return self.get_available_scopes(application, request, *args, **kwargs)

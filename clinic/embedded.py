@@ -1,0 +1,74 @@
+"""Embedded services for a machine with nothing but Python: PostgreSQL from the `pgserver` wheel
+and Celery's filesystem transport, both under the data directory.
+
+Used only when DATABASE_URL / CELERY_BROKER_URL are unset and AFTERCARE_EMBEDDED is true (see
+settings). Never in production: the Docker image does not install `pgserver`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger(__name__)
+
+DATABASE_NAME = "aftercare"
+
+# Kept for the life of the process: pgserver stops the server when the last handle is released.
+_server: Any = None
+
+
+def database_settings(data_dir: Path) -> dict[str, Any]:
+    """Start (or attach to) the embedded PostgreSQL and return Django's DATABASES entry for it."""
+    global _server
+    try:
+        with warnings.catch_warnings():
+            # pgserver keeps its lock file in the user's runtime dir; /tmp is fine without one.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            from pgserver.postgres_server import get_server
+    except ImportError as exc:  # pragma: no cover - only without the `embedded` extra
+        raise ImproperlyConfigured(
+            "DATABASE_URL is unset and the embedded PostgreSQL is not installed "
+            "(pip install 'aftercare[embedded]'), so there is no database to use."
+        ) from exc
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if _server is None:
+        _server = get_server(data_dir / "pg", cleanup_mode="stop")
+        exists = _server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608 (a constant)
+        if "(1 row)" not in exists:
+            _server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+    socket_dir = str(_server.get_postmaster_info().socket_dir)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": DATABASE_NAME,
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": socket_dir,
+        "PORT": "",
+    }
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """The DATABASE_URL that points child processes at the same embedded server."""
+    host = quote(settings_dict["HOST"], safe="")
+    return f"postgres://{settings_dict['USER']}@{host}/{settings_dict['NAME']}"
+
+
+def filesystem_broker(data_dir: Path) -> tuple[str, dict[str, Any]]:
+    """Celery's filesystem transport: every worker and beat on this machine shares one folder."""
+    queue = data_dir / "broker" / "queue"
+    processed = data_dir / "broker" / "processed"
+    queue.mkdir(parents=True, exist_ok=True)
+    processed.mkdir(parents=True, exist_ok=True)
+    return "filesystem://", {
+        "data_folder_in": str(queue),
+        "data_folder_out": str(queue),
+        "processed_folder": str(processed),
+        "store_processed": False,
+    }

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from clinic.services.clinics import clinic_create
+
+
+def validation_error_to_command_error(exc: ValidationError) -> CommandError:
+    if hasattr(exc, "error_dict"):
+        lines = [f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()]
+    else:
+        lines = exc.messages
+    return CommandError("; ".join(lines))
+
+
+class Command(BaseCommand):
+    help = "Provision a clinic (tenant). Prints the new clinic as JSON."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--slug", required=True, help="Short identifier, e.g. riverbend")
+        parser.add_argument("--name", required=True, help="The clinic's name, shown to staff")
+        parser.add_argument("--time-zone", required=True, help="IANA time zone, e.g. America/Chicago")
+        parser.add_argument("--display-name", default="", help="Neutral name shown to patients in reminders")
+        parser.add_argument("--phone", default="", help="Phone number shown to patients")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            clinic = clinic_create(
+                slug=options["slug"],
+                name=options["name"],
+                time_zone=options["time_zone"],
+                display_name=options["display_name"],
+                phone=options["phone"],
+            )
+        except ValidationError as exc:
+            raise validation_error_to_command_error(exc) from None
+        self.stdout.write(json.dumps({"id": str(clinic.pk), "slug": clinic.slug, "time_zone": clinic.time_zone}))

@@ -1,0 +1,186 @@
+"""A realistic demo clinic: staff of every role, a caseload of patients, an EHR client. Idempotent.
+
+Credentials are generated once and kept in `<data dir>/demo-credentials.json` (mode 0600), so a
+second run prints the same logins and creates nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import random
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from faker import Faker
+
+from clinic.auth.scopes import SCOPES
+from clinic.models import Clinic, IntegrationClient, Language, PatientStatus, Role, User
+from clinic.services.clinics import clinic_create, membership_grant
+from clinic.services.integration import integration_client_create, integration_client_rotate_secret
+from clinic.services.patients import patient_upsert
+
+DEMO_SLUG = "demo"
+DEMO_CLIENT_NAME = "Demo EHR interface"
+PATIENT_COUNT = 60
+
+
+@dataclass(frozen=True)
+class DemoStaff:
+    username: str
+    first_name: str
+    last_name: str
+    role: Role
+
+
+STAFF = [
+    DemoStaff("demo.admin", "Dana", "Whitfield", Role.ADMIN),
+    DemoStaff("demo.clinician", "Marcus", "Oyelaran", Role.CLINICIAN),
+    DemoStaff("demo.clinician2", "Lucia", "Ferreira", Role.CLINICIAN),
+    DemoStaff("demo.casemanager", "Priya", "Raman", Role.CASE_MANAGER),
+    DemoStaff("demo.frontdesk", "Tom", "Kowalski", Role.FRONT_DESK),
+    DemoStaff("demo.auditor", "Grace", "Hollis", Role.AUDITOR),
+]
+
+
+class Command(BaseCommand):
+    help = "Load (or refresh) the demo clinic and print its staff logins and API client credentials."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Seed even though DJANGO_DEBUG is off and the embedded services are not in use.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not (settings.DEBUG or settings.EMBEDDED or options["allow_production"]):
+            raise CommandError("Refusing to load demo data and demo logins into a production deployment.")
+        credentials_path = Path(settings.DATA_DIR) / "demo-credentials.json"
+        saved = _load(credentials_path)
+        with transaction.atomic():
+            clinic = _clinic()
+            password = saved.get("password") or secrets.token_urlsafe(15)
+            staff = _staff(clinic, password)
+            _patients(clinic, [user for user, member in staff if member.role in (Role.CLINICIAN, Role.CASE_MANAGER)])
+            client_id, client_secret = _client(clinic, saved)
+        _save(credentials_path, {"password": password, "client_id": client_id, "client_secret": client_secret})
+
+        write = self.stdout.write
+        write(self.style.SUCCESS(f"Demo clinic '{clinic.name}' (slug '{clinic.slug}', {clinic.time_zone}) is ready."))
+        write("Staff logins (http://127.0.0.1:8000/admin/ for the admin):")
+        for _user, member in staff:
+            write(f"  {member.username:<18} {member.role.label:<14} password: {password}")
+        write("Demo API client (OAuth2 client credentials, POST /o/token/):")
+        write(f"  client_id:     {client_id}")
+        write(f"  client_secret: {client_secret}")
+
+
+def _load(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save(path: Path, data: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(data, handle, indent=2)
+
+
+def _clinic() -> Clinic:
+    clinic = Clinic.objects.filter(slug=DEMO_SLUG).first()
+    if clinic is None:
+        clinic = clinic_create(
+            slug=DEMO_SLUG,
+            name="Riverbend Recovery Center",
+            display_name="Riverbend Health",
+            time_zone="America/Chicago",
+            phone="+1 312-555-0140",
+        )
+    return clinic
+
+
+def _staff(clinic: Clinic, password: str) -> list[tuple[User, DemoStaff]]:
+    result = []
+    for member in STAFF:
+        user, created = User.objects.get_or_create(
+            username=member.username,
+            defaults={
+                "first_name": member.first_name,
+                "last_name": member.last_name,
+                "email": f"{member.username}@example.org",
+                "is_staff": member.role == Role.ADMIN,
+            },
+        )
+        if created or not user.check_password(password):
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        membership_grant(user=user, clinic=clinic, role=member.role)
+        result.append((user, member))
+    return result
+
+
+def _patients(clinic: Clinic, clinicians: list[User]) -> None:
+    # Seeded: every run describes the same people, so upserts by external_id change nothing.
+    fake = Faker(["en_US", "es_MX"])
+    fake.seed_instance(20261121)
+    rng = random.Random(20261121)
+    today = timezone.localdate()
+    for number in range(1, PATIENT_COUNT + 1):
+        spanish = rng.random() < 0.25
+        intake = today - datetime.timedelta(days=rng.randint(10, 270))
+        roll = rng.random()
+        status = (
+            PatientStatus.ACTIVE if roll < 0.75 else PatientStatus.DISCHARGED if roll < 0.93 else PatientStatus.ARCHIVED
+        )
+        discharge = None
+        if status != PatientStatus.ACTIVE:
+            discharge = min(today, intake + datetime.timedelta(days=rng.randint(28, 120)))
+        locale = fake["es_MX"] if spanish else fake["en_US"]
+        given, family = locale.first_name(), locale.last_name()
+        birth = today - datetime.timedelta(days=rng.randint(19 * 365, 68 * 365))
+        patient_upsert(
+            clinic=clinic,
+            external_id=f"DEMO-{number:04d}",
+            given_name=given,
+            family_name=family,
+            date_of_birth=birth,
+            # Reserved domain and fictional 555-01xx numbers: the demo never reaches a real person.
+            email=f"{slugify(given)}.{slugify(family)}.{number}@example.org",
+            phone=f"+1 312-555-01{number % 100:02d}",
+            preferred_language=Language.SPANISH if spanish else Language.ENGLISH,
+            reminders_opt_in=rng.random() < 0.8,
+            status=status,
+            assigned_clinician=clinicians[number % len(clinicians)],
+            intake_date=intake,
+            discharge_date=discharge,
+        )
+
+
+def _client(clinic: Clinic, saved: dict[str, str]) -> tuple[str, str]:
+    client = (
+        IntegrationClient.objects.select_related("application").filter(clinic=clinic, name=DEMO_CLIENT_NAME).first()
+    )
+    if client is None:
+        credentials = integration_client_create(clinic=clinic, name=DEMO_CLIENT_NAME, scopes=list(SCOPES))
+        return credentials.client_id, credentials.client_secret
+    application = client.application
+    secret = saved.get("client_secret", "")
+    if saved.get("client_id") == application.client_id and secret and check_password(secret, application.client_secret):
+        return application.client_id, secret
+    # The plain secret is gone (stored hashed): issue a new one.
+    credentials = integration_client_rotate_secret(client=client)
+    return credentials.client_id, credentials.client_secret

@@ -1,0 +1,88 @@
+"""The organisation a deployment serves: clinics (tenants), their staff and roles."""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from clinic.models.base import TimeStampedModel
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. America/Chicago).", code="invalid")
+
+
+class User(AbstractUser):
+    """A person who signs in: clinic staff, or an operator (superuser). Patients never sign in."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    class Meta(AbstractUser.Meta):  # type: ignore[name-defined]
+        swappable = "AUTH_USER_MODEL"
+
+
+class Clinic(TimeStampedModel):
+    """A tenant. Every patient, appointment and flag belongs to exactly one clinic."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=200, help_text="The clinic's own name, shown to staff.")
+    display_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text=(
+            "The neutral name patients see in reminders (e.g. 'Riverbend Health'). "
+            "It must not reveal the kind of treatment."
+        ),
+    )
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    phone = models.CharField(max_length=32, blank=True, help_text="Shown to patients in reminders.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta(TimeStampedModel.Meta):
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def public_name(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Administrator"
+    CLINICIAN = "clinician", "Clinician"
+    CASE_MANAGER = "case_manager", "Case manager"
+    FRONT_DESK = "front_desk", "Front desk"
+    AUDITOR = "auditor", "Auditor"
+
+
+# Roles that may be a patient's assigned clinician.
+CARE_ROLES = (Role.ADMIN, Role.CLINICIAN, Role.CASE_MANAGER)
+
+
+class StaffMembership(TimeStampedModel):
+    """A user's role in one clinic. A user may work for several clinics, with a role in each."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    is_active = models.BooleanField(default=True)
+
+    class Meta(TimeStampedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["user", "clinic"], name="membership_one_per_user_clinic"),
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} at {self.clinic}"

@@ -1,0 +1,113 @@
+"""Writes to the patient registry. Every path ends in `full_clean()` and a save inside a transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from clinic.models import Clinic, Patient, PatientStatus
+
+PATIENT_FIELDS = frozenset(
+    {
+        "external_id",
+        "given_name",
+        "family_name",
+        "date_of_birth",
+        "email",
+        "phone",
+        "preferred_language",
+        "reminders_opt_in",
+        "status",
+        "assigned_clinician",
+        "intake_date",
+        "discharge_date",
+    }
+)
+
+_DUPLICATE_EXTERNAL_ID = "A patient with this external_id already exists in this clinic (PUT to upsert it)."
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    unknown = set(fields) - PATIENT_FIELDS
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be set."))
+
+
+def _validate(patient: Patient) -> None:
+    errors: dict[str, str] = {}
+    if patient.status == PatientStatus.DISCHARGED and patient.discharge_date is None:
+        errors["discharge_date"] = "Required when status is 'discharged'."
+    if patient.discharge_date and patient.intake_date and patient.discharge_date < patient.intake_date:
+        errors["discharge_date"] = "Must not be before intake_date."
+    if errors:
+        raise ValidationError(errors)
+    # Uniqueness of external_id is left to the database (checked below), so a race cannot slip through.
+    patient.full_clean(exclude=["clinic"], validate_unique=False, validate_constraints=False)
+
+
+def _insert(patient: Patient) -> None:
+    try:
+        with transaction.atomic():
+            patient.save(force_insert=True)
+    except IntegrityError as exc:
+        if "patient_external_id_unique_per_clinic" in str(exc):
+            raise ValidationError({"external_id": _DUPLICATE_EXTERNAL_ID}) from None
+        raise
+
+
+@transaction.atomic
+def patient_create(*, clinic: Clinic, **fields: Any) -> Patient:
+    _check_fields(fields)
+    patient = Patient(clinic=clinic, **fields)
+    _validate(patient)
+    _insert(patient)
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, **fields: Any) -> Patient:
+    _check_fields(fields)
+    locked = Patient.objects.select_for_update().get(pk=patient.pk)
+    changed = [name for name, value in fields.items() if getattr(locked, _attname(name)) != _raw(value)]
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    _validate(locked)
+    if changed:
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=[*changed, "updated_at"])
+        except IntegrityError as exc:
+            if "patient_external_id_unique_per_clinic" in str(exc):
+                raise ValidationError({"external_id": _DUPLICATE_EXTERNAL_ID}) from None
+            raise
+    return locked
+
+
+@transaction.atomic
+def patient_upsert(*, clinic: Clinic, external_id: str, **fields: Any) -> tuple[Patient, bool]:
+    """Create or replace the patient the EHR knows as `external_id`. Returns (patient, created).
+
+    Two clients upserting the same id at once still leave one patient: the loser of the insert
+    race finds the winner's row and updates it.
+    """
+    fields["external_id"] = external_id
+    existing = Patient.objects.select_for_update().filter(clinic=clinic, external_id=external_id).first()
+    if existing is not None:
+        return patient_update(patient=existing, **fields), False
+    try:
+        return patient_create(clinic=clinic, **fields), True
+    except ValidationError as exc:
+        if "external_id" not in getattr(exc, "error_dict", {}):
+            raise
+    existing = Patient.objects.select_for_update().get(clinic=clinic, external_id=external_id)
+    return patient_update(patient=existing, **fields), False
+
+
+def _attname(name: str) -> str:
+    return "assigned_clinician_id" if name == "assigned_clinician" else name
+
+
+def _raw(value: Any) -> Any:
+    return getattr(value, "pk", value)
