@@ -1,0 +1,136 @@
+"""Fixtures every test package shares: personas, API clients, integration-test gating."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from clinic.auth.scopes import SCOPES
+from clinic.models import Clinic, IntegrationClient, Role, User
+from tests.factories import ClinicFactory, MembershipFactory, UserFactory, access_token, integration_client
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKERS_VARIABLE = "AFTERCARE_TEST_BROKER_URLS"
+
+
+def _schema_fingerprint() -> str:
+    """Changes whenever a migration or a dependency changes, so --reuse-db never serves a stale schema."""
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    for path in sorted(ROOT.glob("*/migrations/*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings() -> None:
+    from django.conf import settings
+
+    default = settings.DATABASES["default"]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    default.setdefault("TEST", {})["NAME"] = f"test_{default['NAME']}_{_schema_fingerprint()}{worker}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(BROKERS_VARIABLE):
+        return
+    skip = pytest.mark.skip(
+        reason=(
+            f"integration: set {BROKERS_VARIABLE} to broker URLs (e.g. "
+            "'amqp://guest:guest@127.0.0.1:5672// redis://127.0.0.1:6379/15') to run against real services"
+        )
+    )
+    for item in items:
+        if "integration" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """PBKDF2's million rounds would dominate the suite; hashing itself is Django's, not ours, to test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@dataclass
+class Persona:
+    """Someone calling the API: a staff member (session) or an integration client (bearer token)."""
+
+    clinic: Clinic
+    api: APIClient
+    user: User | None = None
+    client: IntegrationClient | None = None
+
+
+@pytest.fixture
+def clinic_a(db: None) -> Clinic:
+    return ClinicFactory(slug="clinic-a", name="Clinic A")
+
+
+@pytest.fixture
+def clinic_b(db: None) -> Clinic:
+    return ClinicFactory(slug="clinic-b", name="Clinic B", time_zone="America/New_York")
+
+
+@pytest.fixture
+def make_staff(db: None) -> Callable[..., Persona]:
+    def make(clinic: Clinic, role: str = Role.CLINICIAN, **user_fields: Any) -> Persona:
+        membership = MembershipFactory(clinic=clinic, role=role, user=UserFactory(**user_fields))
+        api = APIClient()
+        api.force_login(membership.user)
+        return Persona(clinic=clinic, api=api, user=membership.user)
+
+    return make
+
+
+@pytest.fixture
+def make_client(db: None) -> Callable[..., Persona]:
+    def make(clinic: Clinic, scopes: list[str] | tuple[str, ...] = tuple(SCOPES)) -> Persona:
+        client = integration_client(clinic, scopes)
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(client)}")
+        return Persona(clinic=clinic, api=api, client=client)
+
+    return make
+
+
+@pytest.fixture
+def clinician_a(clinic_a: Clinic, make_staff: Callable[..., Persona]) -> Persona:
+    return make_staff(clinic_a, Role.CLINICIAN)
+
+
+@pytest.fixture
+def clinician_b(clinic_b: Clinic, make_staff: Callable[..., Persona]) -> Persona:
+    return make_staff(clinic_b, Role.CLINICIAN)
+
+
+@pytest.fixture
+def front_desk_a(clinic_a: Clinic, make_staff: Callable[..., Persona]) -> Persona:
+    return make_staff(clinic_a, Role.FRONT_DESK)
+
+
+@pytest.fixture
+def auditor_a(clinic_a: Clinic, make_staff: Callable[..., Persona]) -> Persona:
+    return make_staff(clinic_a, Role.AUDITOR)
+
+
+@pytest.fixture
+def ehr_a(clinic_a: Clinic, make_client: Callable[..., Persona]) -> Persona:
+    """Clinic A's integration client with every scope."""
+    return make_client(clinic_a)
+
+
+@pytest.fixture
+def ehr_b(clinic_b: Clinic, make_client: Callable[..., Persona]) -> Persona:
+    """Clinic B's integration client with every scope."""
+    return make_client(clinic_b)
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
