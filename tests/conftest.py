@@ -69,18 +69,18 @@ class Persona:
 
 @pytest.fixture
 def clinic_a(db: None) -> Clinic:
-    return ClinicFactory(slug="clinic-a", name="Clinic A")
+    return ClinicFactory.create(slug="clinic-a", name="Clinic A")
 
 
 @pytest.fixture
 def clinic_b(db: None) -> Clinic:
-    return ClinicFactory(slug="clinic-b", name="Clinic B", time_zone="America/New_York")
+    return ClinicFactory.create(slug="clinic-b", name="Clinic B", time_zone="America/New_York")
 
 
 @pytest.fixture
 def make_staff(db: None) -> Callable[..., Persona]:
     def make(clinic: Clinic, role: str = Role.CLINICIAN, **user_fields: Any) -> Persona:
-        membership = MembershipFactory(clinic=clinic, role=role, user=UserFactory(**user_fields))
+        membership = MembershipFactory.create(clinic=clinic, role=role, user=UserFactory.create(**user_fields))
         api = APIClient()
         api.force_login(membership.user)
         return Persona(clinic=clinic, api=api, user=membership.user)

@@ -14,7 +14,7 @@ from clinic.models import Clinic, IntegrationClient, Patient, Role, StaffMembers
 from clinic.services.integration import integration_client_create
 
 
-class ClinicFactory(factory.django.DjangoModelFactory):
+class ClinicFactory(factory.django.DjangoModelFactory[Clinic]):
     class Meta:
         model = Clinic
 
@@ -25,7 +25,7 @@ class ClinicFactory(factory.django.DjangoModelFactory):
     phone = "+1 312-555-0100"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
 
@@ -36,7 +36,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct horse battery staple")
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[StaffMembership]):
     class Meta:
         model = StaffMembership
 
@@ -45,7 +45,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.CLINICIAN
 
 
-class PatientFactory(factory.django.DjangoModelFactory):
+class PatientFactory(factory.django.DjangoModelFactory[Patient]):
     class Meta:
         model = Patient
 
@@ -60,7 +60,9 @@ class PatientFactory(factory.django.DjangoModelFactory):
     intake_date = factory.LazyFunction(lambda: timezone.localdate() - datetime.timedelta(days=40))
 
 
-def integration_client(clinic: Clinic, scopes: list[str] | tuple[str, ...], name: str | None = None) -> IntegrationClient:
+def integration_client(
+    clinic: Clinic, scopes: list[str] | tuple[str, ...], name: str | None = None
+) -> IntegrationClient:
     credentials = integration_client_create(
         clinic=clinic, name=name or f"EHR {secrets.token_hex(4)}", scopes=list(scopes)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from typing import Any
 
 import django_filters
@@ -17,6 +18,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Patient, PatientStatus, User
@@ -26,8 +28,21 @@ from clinic.services.patients import patient_create, patient_update, patient_ups
 PHONE_CHARACTERS = set("+0123456789 -().")
 
 
+class UUIDRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+    """A related object by UUID: anything that is not one fails with the field's documented codes."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            uuid.UUID(data)
+        except ValueError:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
+
+
 class PatientSerializer(serializers.ModelSerializer[Patient]):
-    assigned_clinician = serializers.PrimaryKeyRelatedField(
+    assigned_clinician = UUIDRelatedField(
         queryset=User.objects.none(),
         allow_null=True,
         required=False,
@@ -65,7 +80,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         clinic = self.context.get("clinic")
         if clinic is not None:
             field = self.fields["assigned_clinician"]
-            if isinstance(field, serializers.PrimaryKeyRelatedField):
+            if isinstance(field, UUIDRelatedField):
                 field.queryset = care_staff_list(clinic=clinic)
 
     def validate_date_of_birth(self, value: datetime.date) -> datetime.date:
@@ -86,15 +101,11 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         return value
 
 
-class PatientFilter(django_filters.FilterSet):
+class PatientFilter(StrictFilterSet):
     external_id = django_filters.CharFilter(help_text="The EHR's identifier (exact).")
     status = django_filters.MultipleChoiceFilter(choices=PatientStatus.choices)
     assigned_clinician = django_filters.UUIDFilter(field_name="assigned_clinician_id")
-    updated_since = django_filters.IsoDateTimeFilter(
-        field_name="updated_at",
-        lookup_expr="gte",
-        help_text="Only records changed at or after this instant (ISO 8601 with offset).",
-    )
+    updated_since = UpdatedSinceFilter()
 
     class Meta:
         model = Patient

@@ -47,6 +47,20 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             )
         return parameters
 
+    def _get_extra_validation_errors(self) -> dict[str, set[str]]:
+        """Headers are validated too, and a 400 names them like fields."""
+        extra: dict[str, set[str]] = dict(super()._get_extra_validation_errors())
+        extra[CLINIC_HEADER] = {"invalid"}
+        if self._is_list_view():
+            extra["page_size"] = {"invalid"}
+            # StrictFilterSet refuses a present-but-empty parameter of any filter.
+            filterset = getattr(self.view, "filterset_class", None)
+            for name in getattr(filterset, "base_filters", {}):
+                extra.setdefault(name, set()).add("invalid")
+        if self.method == "POST":
+            extra[IDEMPOTENCY_HEADER] = {"invalid"}
+        return extra
+
     def _should_add_error_response(self, responses: dict[str, Any], status_code: str) -> bool:
         if status_code == "422":
             return self.method == "POST" and status_code not in responses

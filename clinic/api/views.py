@@ -34,6 +34,7 @@ class Router(routers.DefaultRouter):
     """DRF's router plus `PUT` on a collection, bound to an `upsert` action where a view has one."""
 
     include_root_view = False
+    include_format_suffixes = False
     routes = [
         routers.Route(
             url=r"^{prefix}{trailing_slash}$",

@@ -47,7 +47,8 @@ def demo(db: None, settings: Any, tmp_path: Path) -> dict[str, str]:
     output = run("seed_demo")
     client_id = re.search(r"client_id:\s+(\S+)", output)
     secret = re.search(r"client_secret:\s+(\S+)", output)
-    assert client_id and secret
+    assert client_id
+    assert secret
     return {"client_id": client_id.group(1), "client_secret": secret.group(1), "output": output}
 
 
@@ -72,7 +73,7 @@ def test_the_demo_clients_credentials_get_a_token_that_creates_reads_updates_and
 
 
 def test_the_demo_client_of_another_clinic_gets_404(demo: dict[str, str]) -> None:
-    other = PatientFactory(clinic=ClinicFactory())
+    other = PatientFactory.create(clinic=ClinicFactory.create())
     api = bearer(token_for(demo["client_id"], demo["client_secret"]).json()["access_token"])
     assert api.get(f"{LIST}{other.pk}/").status_code == 404
     assert api.patch(f"{LIST}{other.pk}/", {"given_name": "X"}).status_code == 404
@@ -108,7 +109,9 @@ def test_a_token_request_with_a_wrong_secret_is_refused(demo: dict[str, str]) ->
 def test_a_client_cannot_ask_for_a_scope_it_was_not_given(db: None) -> None:
     output = run("create_clinic", "--slug", "north", "--name", "North", "--time-zone", "America/Denver")
     assert json.loads(output)["slug"] == "north"
-    credentials = json.loads(run("create_api_client", "--clinic", "north", "--name", "EHR", "--scopes", "patients:read"))
+    credentials = json.loads(
+        run("create_api_client", "--clinic", "north", "--name", "EHR", "--scopes", "patients:read")
+    )
     assert token_for(credentials["client_id"], credentials["client_secret"], "patients:write").status_code == 400
     granted = token_for(credentials["client_id"], credentials["client_secret"])
     assert granted.json()["scope"] == "patients:read"
@@ -140,7 +143,9 @@ def test_an_inactive_client_cannot_get_a_token(db: None, clinic_a: Clinic) -> No
     client = IntegrationClient.objects.get(name="Old")
     client.is_active = False
     client.save()
-    credentials = json.loads(run("create_api_client", "--clinic", clinic_a.slug, "--name", "New", "--scopes", "patients:read"))
+    credentials = json.loads(
+        run("create_api_client", "--clinic", clinic_a.slug, "--name", "New", "--scopes", "patients:read")
+    )
     assert token_for(credentials["client_id"], credentials["client_secret"]).status_code == 200
 
 
@@ -178,7 +183,9 @@ def test_create_api_client_names_the_bad_option(clinic_a: Clinic, args: list[str
 
 
 def test_client_secrets_are_stored_hashed(clinic_a: Clinic) -> None:
-    credentials = json.loads(run("create_api_client", "--clinic", clinic_a.slug, "--name", "EHR", "--scopes", "patients:read"))
+    credentials = json.loads(
+        run("create_api_client", "--clinic", clinic_a.slug, "--name", "EHR", "--scopes", "patients:read")
+    )
     stored = IntegrationClient.objects.get().application.client_secret
     assert credentials["client_secret"] not in stored
     assert stored.startswith(("pbkdf2_", "md5$", "argon2", "bcrypt"))
@@ -191,7 +198,7 @@ def test_only_the_client_credentials_endpoints_of_the_toolkit_are_exposed(db: No
 
 
 def test_a_token_from_another_clinics_client_never_sees_this_clinic(clinic_a: Clinic, clinic_b: Clinic) -> None:
-    mine = PatientFactory(clinic=clinic_a)
+    mine = PatientFactory.create(clinic=clinic_a)
     theirs = bearer(access_token(integration_client(clinic_b, ["patients:read"])))
     assert theirs.get(f"{LIST}{mine.pk}/").status_code == 404
     assert theirs.get(LIST).json()["results"] == []

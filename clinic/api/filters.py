@@ -1,0 +1,66 @@
+"""Filters shared by every list endpoint."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+
+# RFC 3339 (what OpenAPI's `date-time` means): a full date and time with an explicit offset.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+class Rfc3339Field(forms.Field):
+    default_error_messages = {
+        "invalid": "Enter a date-time with an offset, e.g. 2026-11-21T14:30:00Z (RFC 3339).",
+    }
+
+    def to_python(self, value: Any) -> datetime.datetime | None:
+        if value is None:
+            return None
+        # Present but empty is a mistake in the caller's sync code, not a request for everything.
+        text = str(value).strip()
+        if not _RFC3339.fullmatch(text):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            return datetime.datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class UpdatedSinceFilter(django_filters.Filter):
+    """`updated_since`: records changed at or after this instant, for incremental sync."""
+
+    field_class = Rfc3339Field
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("field_name", "updated_at")
+        kwargs.setdefault("lookup_expr", "gte")
+        kwargs.setdefault(
+            "help_text",
+            "Only records changed at or after this instant (RFC 3339 with offset, e.g. 2026-11-21T14:30:00Z).",
+        )
+        super().__init__(**kwargs)
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A filter parameter that is present must have a value: `?status=` is a 400, not 'no filter'.
+
+    django-filter drops empty values, so a client whose sync code lost its timestamp would
+    otherwise download everything without noticing.
+    """
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        getlist = getattr(self.data, "getlist", None)
+        for name in self.filters:
+            values = getlist(name) if getlist else [self.data.get(name)] if name in self.data else []
+            if any(value is not None and not str(value).strip() for value in values):
+                self.form.add_error(
+                    name, ValidationError("Must not be empty: leave the parameter out instead.", code="invalid")
+                )
+        return valid and not self.form.errors
