@@ -55,9 +55,19 @@ def database_settings(data_dir: Path) -> dict[str, Any]:
 
 
 def database_url(settings_dict: dict[str, Any]) -> str:
-    """The DATABASE_URL that points child processes at the same embedded server."""
-    host = quote(settings_dict["HOST"], safe="")
-    return f"postgres://{settings_dict['USER']}@{host}/{settings_dict['NAME']}"
+    """A DATABASE_URL for `settings_dict`, so child processes reach the same database.
+
+    A Unix socket directory goes in `?host=` (django-environ passes it to psycopg as is).
+    """
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = settings_dict.get("HOST") or ""
+    name = quote(settings_dict["NAME"], safe="")
+    if host.startswith("/"):
+        return f"postgres://{credentials}/{name}?host={quote(host, safe='/')}"
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgres://{credentials}{quote(host, safe='')}{port}/{name}"
 
 
 def filesystem_broker(data_dir: Path) -> tuple[str, dict[str, Any]]:
