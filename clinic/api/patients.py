@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
+from clinic.api.serializers import FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Patient, PatientStatus, User
 from clinic.selectors.patients import care_staff_list, patient_list
@@ -41,7 +42,7 @@ class UUIDRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type
         return super().to_internal_value(data)
 
 
-class PatientSerializer(serializers.ModelSerializer[Patient]):
+class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
     assigned_clinician = UUIDRelatedField(
         queryset=User.objects.none(),
         allow_null=True,

@@ -125,12 +125,34 @@ def test_an_expired_token_gets_401(ehr_a: Any) -> None:
     assert bearer(token).get(LIST).status_code == 401
 
 
-def test_a_revoked_token_gets_401(ehr_a: Any) -> None:
-    client = ehr_a.client
-    token = access_token(client)
+def test_a_token_revoked_at_the_revocation_endpoint_gets_401(clinic_a: Clinic) -> None:
+    credentials = json.loads(
+        run("create_api_client", "--clinic", clinic_a.slug, "--name", "EHR", "--scopes", "patients:read")
+    )
+    token = token_for(credentials["client_id"], credentials["client_secret"]).json()["access_token"]
     assert bearer(token).get(LIST).status_code == 200
-    AccessToken.objects.filter(token=token).delete()
+    revoked = APIClient().post(
+        "/o/revoke_token/",
+        {"token": token, "client_id": credentials["client_id"], "client_secret": credentials["client_secret"]},
+        format="multipart",
+    )
+    assert revoked.status_code == 200
     assert bearer(token).get(LIST).status_code == 401
+
+
+def test_tokens_are_stored_hashed(clinic_a: Clinic) -> None:
+    credentials = json.loads(
+        run("create_api_client", "--clinic", clinic_a.slug, "--name", "EHR", "--scopes", "patients:read")
+    )
+    token = token_for(credentials["client_id"], credentials["client_secret"]).json()["access_token"]
+    stored = AccessToken.objects.get()
+    assert token not in (stored.token, stored.token_checksum)
+
+
+def test_a_token_in_the_query_string_is_not_accepted(ehr_a: Any) -> None:
+    token = access_token(ehr_a.client)
+    response = APIClient().get(f"{LIST}?access_token={token}")
+    assert response.status_code in (400, 401)
 
 
 def test_a_deactivated_client_gets_401_at_once(ehr_a: Any) -> None:

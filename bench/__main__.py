@@ -1,0 +1,22 @@
+"""`make bench`: every benchmark, each as a ratio against a baseline measured in the same run."""
+
+from __future__ import annotations
+
+import os
+
+import django
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    django.setup()
+    from bench import api_lists
+    from bench.harness import scratch_database
+
+    with scratch_database():
+        print("== API list endpoints")
+        api_lists.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""Settings for `make bench`: the product's settings plus a trivial endpoint to measure against."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-any-deployment-0123456789")
+os.environ.setdefault("AFTERCARE_EMBEDDED", "true")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+
+from clinic.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.urls"
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
