@@ -9,4 +9,4 @@ os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 from clinic.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
-LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405

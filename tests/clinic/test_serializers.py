@@ -17,7 +17,7 @@ from tests.factories import ClinicFactory
 class DrfPatientSerializer(serializers.ModelSerializer[Patient]):
     """The same fields, rendered entirely by DRF."""
 
-    assigned_clinician = serializers.PrimaryKeyRelatedField(read_only=True)
+    assigned_clinician: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
         model = Patient
