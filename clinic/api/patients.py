@@ -79,7 +79,8 @@ class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         clinic = self.context.get("clinic")
-        if clinic is not None:
+        # Only input needs the choices; touching self.fields on a read would build every field.
+        if clinic is not None and "data" in kwargs:
             field = self.fields["assigned_clinician"]
             if isinstance(field, UUIDRelatedField):
                 field.queryset = care_staff_list(clinic=clinic)
