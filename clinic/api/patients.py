@@ -24,7 +24,7 @@ from clinic.api.serializers import FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Patient, PatientStatus, User
 from clinic.selectors.patients import care_staff_list, patient_list
-from clinic.services.patients import patient_create, patient_update, patient_upsert
+from clinic.services.patients import PATIENT_FIELDS, patient_create, patient_update, patient_upsert
 
 PHONE_CHARACTERS = set("+0123456789 -().")
 
@@ -52,23 +52,7 @@ class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
 
     class Meta:
         model = Patient
-        fields = [
-            "id",
-            "external_id",
-            "given_name",
-            "family_name",
-            "date_of_birth",
-            "email",
-            "phone",
-            "preferred_language",
-            "reminders_opt_in",
-            "status",
-            "assigned_clinician",
-            "intake_date",
-            "discharge_date",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *PATIENT_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {
             # The database enforces uniqueness per clinic (and upsert relies on it); DRF's own

@@ -9,28 +9,27 @@ from django.db import IntegrityError, transaction
 
 from clinic.models import Clinic, Patient, PatientStatus
 
-PATIENT_FIELDS = frozenset(
-    {
-        "external_id",
-        "given_name",
-        "family_name",
-        "date_of_birth",
-        "email",
-        "phone",
-        "preferred_language",
-        "reminders_opt_in",
-        "status",
-        "assigned_clinician",
-        "intake_date",
-        "discharge_date",
-    }
+# What a caller may set on a patient (everything else is the system's), in the API's order.
+PATIENT_FIELDS = (
+    "external_id",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "email",
+    "phone",
+    "preferred_language",
+    "reminders_opt_in",
+    "status",
+    "assigned_clinician",
+    "intake_date",
+    "discharge_date",
 )
 
 _DUPLICATE_EXTERNAL_ID = "A patient with this external_id already exists in this clinic (PUT to upsert it)."
 
 
 def _check_fields(fields: dict[str, Any]) -> None:
-    unknown = set(fields) - PATIENT_FIELDS
+    unknown = set(fields) - set(PATIENT_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be set."))
 
