@@ -27,8 +27,9 @@ class Rfc3339Field(forms.Field):
         if not _RFC3339.fullmatch(text):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         try:
-            return datetime.datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError:
+            # In UTC: PostgreSQL takes offsets up to ±15:59 only, Python up to ±23:59.
+            return datetime.datetime.fromisoformat(text.replace("z", "Z")).astimezone(datetime.UTC)
+        except (ValueError, OverflowError):
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 

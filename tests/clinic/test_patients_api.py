@@ -336,6 +336,24 @@ def test_bad_filter_values_are_400_naming_the_parameter(ehr_a: Persona, param: s
     assert error_attrs(response) == {param}
 
 
+@pytest.mark.parametrize(
+    "instant", ["4877-06-24T02:13:06.197948-20:06", "2026-11-21T10:00:00+15:59", "9999-12-31T23:59:59-01:00"]
+)
+def test_updated_since_takes_any_rfc3339_offset_without_a_server_error(ehr_a: Persona, instant: str) -> None:
+    response = ehr_a.api.get(LIST, {"updated_since": instant})
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert error_attrs(response) == {"updated_since"}
+
+
+def test_updated_since_compares_instants_across_offsets(ehr_a: Persona) -> None:
+    patient = PatientFactory.create(clinic=ehr_a.clinic)
+    Patient.objects.filter(pk=patient.pk).update(updated_at=datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC))
+    rows = lambda since: ehr_a.api.get(LIST, {"updated_since": since}).json()["results"]  # noqa: E731
+    assert rows("2026-11-21T06:59:00-05:00")  # 11:59 UTC
+    assert not rows("2026-11-21T07:01:00-05:00")  # 12:01 UTC
+
+
 def test_cursor_pagination_walks_every_patient_once(ehr_a: Persona) -> None:
     PatientFactory.create_batch(7, clinic=ehr_a.clinic)
     seen: list[str] = []

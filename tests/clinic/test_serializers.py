@@ -24,6 +24,12 @@ class DrfPatientSerializer(serializers.ModelSerializer[Patient]):
         fields = PatientSerializer.Meta.fields
 
 
+# The years a row can hold; outside them DRF itself refuses to render (overflow).
+# Hypothesis takes naive bounds and attaches the zones itself.
+EARLIEST = datetime.datetime(1900, 1, 1)  # noqa: DTZ001
+LATEST = datetime.datetime(2200, 1, 1)  # noqa: DTZ001
+
+
 def _patient(**values: Any) -> Patient:
     return Patient(clinic=ClinicFactory.build(), **values)
 
@@ -42,8 +48,8 @@ patients = st.builds(
     assigned_clinician_id=st.one_of(st.none(), st.uuids()),
     intake_date=st.dates(),
     discharge_date=st.one_of(st.none(), st.dates()),
-    created_at=st.datetimes(timezones=st.timezones()),
-    updated_at=st.datetimes(timezones=st.just(datetime.UTC)),
+    created_at=st.datetimes(min_value=EARLIEST, max_value=LATEST, timezones=st.timezones()),
+    updated_at=st.datetimes(min_value=EARLIEST, max_value=LATEST, timezones=st.just(datetime.UTC)),
 )
 
 
