@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from clinic.auth.scopes import SCOPES
@@ -17,6 +18,13 @@ from clinic.models import Clinic, IntegrationClient, Role, User
 from tests.factories import ClinicFactory, MembershipFactory, UserFactory, access_token, integration_client
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Hypothesis: CI runs the same examples every time (a red CI must be reproducible); developers
+# explore new ones on every run, and HYPOTHESIS_PROFILE=explore digs deeper.
+hypothesis_settings.register_profile("dev", max_examples=40)
+hypothesis_settings.register_profile("ci", max_examples=40, derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("explore", max_examples=600)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 BROKERS_VARIABLE = "AFTERCARE_TEST_BROKER_URLS"
 
 

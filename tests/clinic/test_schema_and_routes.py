@@ -150,7 +150,6 @@ def keep_test_connection_open(db: None) -> Iterator[None]:
 
 @schema.parametrize()
 @settings(
-    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
