@@ -286,9 +286,19 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
         "PatientStatusEnum": "clinic.models.PatientStatus.choices",
         "LanguageEnum": "clinic.models.Language.choices",
+        "PlanStatusEnum": "aftercare.models.choices.PlanStatus.choices",
+        "PlanCreationStatusEnum": "aftercare.models.choices.PLAN_CREATION_STATUSES",
+        "ActivityKindEnum": "aftercare.models.choices.ActivityKind.choices",
+        "AttendanceStatusEnum": "aftercare.models.choices.AttendanceStatus.choices",
+        "GroupAttendanceStatusEnum": "aftercare.models.choices.GroupAttendanceStatus.choices",
+        "SupportGroupKindEnum": "aftercare.models.choices.SupportGroupKind.choices",
+        "OutsideMeetingKindEnum": "aftercare.models.choices.OutsideMeetingKind.choices",
     },
     # Replaces drf-spectacular's own enum hook (it also names the error enums).
-    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "clinic.api.schema.index_placeholders_to_patterns",
+    ],
 }
 
 # --- Integration clients (OAuth2 client credentials) -----------------------------------------

@@ -33,10 +33,14 @@ class Rfc3339Field(forms.Field):
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
-class UpdatedSinceFilter(django_filters.Filter):
-    """`updated_since`: records changed at or after this instant, for incremental sync."""
+class InstantFilter(django_filters.Filter):
+    """A filter on an instant, given as RFC 3339 with an offset."""
 
     field_class = Rfc3339Field
+
+
+class UpdatedSinceFilter(InstantFilter):
+    """`updated_since`: records changed at or after this instant, for incremental sync."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("field_name", "updated_at")
@@ -46,6 +50,24 @@ class UpdatedSinceFilter(django_filters.Filter):
             "Only records changed at or after this instant (RFC 3339 with offset, e.g. 2026-11-21T14:30:00Z).",
         )
         super().__init__(**kwargs)
+
+
+class StrictBooleanField(forms.Field):
+    default_error_messages = {"invalid": "Enter true or false."}
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None:
+            return None
+        text = str(value).strip().lower()
+        if text not in ("true", "false"):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return text == "true"
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    """`true` or `false`; anything else is a 400 (django-filter would read `null` as no filter)."""
+
+    field_class = StrictBooleanField
 
 
 class StrictFilterSet(django_filters.FilterSet):

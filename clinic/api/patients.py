@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import Any
 
 import django_filters
@@ -20,7 +19,7 @@ from rest_framework.response import Response
 
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import FastReadMixin
+from clinic.api.serializers import ClinicRelatedField, FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Patient, PatientStatus, User
 from clinic.selectors.patients import care_staff_list, patient_list
@@ -29,22 +28,10 @@ from clinic.services.patients import PATIENT_FIELDS, patient_create, patient_upd
 PHONE_CHARACTERS = set("+0123456789 -().")
 
 
-class UUIDRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
-    """A related object by UUID: anything that is not one fails with the field's documented codes."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str):
-            self.fail("incorrect_type", data_type=type(data).__name__)
-        try:
-            uuid.UUID(data)
-        except ValueError:
-            self.fail("does_not_exist", pk_value=data)
-        return super().to_internal_value(data)
-
-
 class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
-    assigned_clinician = UUIDRelatedField(
-        queryset=User.objects.none(),
+    assigned_clinician = ClinicRelatedField(
+        scoped=lambda clinic: care_staff_list(clinic=clinic),
+        queryset=User.objects.all(),
         allow_null=True,
         required=False,
         help_text="A clinician, case manager or admin of this clinic (their user id).",
@@ -59,15 +46,6 @@ class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
             # validator would look across every clinic.
             "external_id": {"validators": [], "help_text": "The EHR's identifier, unique within the clinic."},
         }
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        clinic = self.context.get("clinic")
-        # Only input needs the choices; touching self.fields on a read would build every field.
-        if clinic is not None and "data" in kwargs:
-            field = self.fields["assigned_clinician"]
-            if isinstance(field, UUIDRelatedField):
-                field.queryset = care_staff_list(clinic=clinic)
 
     def validate_date_of_birth(self, value: datetime.date) -> datetime.date:
         if value > timezone.localdate():

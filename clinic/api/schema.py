@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -61,6 +62,18 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             extra[IDEMPOTENCY_HEADER] = {"invalid"}
         return extra
 
+    def _get_validation_error_codes_by_field(self, data_fields: Any) -> dict[str, set[str]]:
+        codes: dict[str, set[str]] = super()._get_validation_error_codes_by_field(data_fields)
+        if self.method in ("POST", "PUT", "PATCH"):
+            # Services check domain rules (full_clean, overlaps, transitions) and name the field
+            # with the code `invalid`, whatever the field's own type would raise.
+            for name, field_codes in codes.items():
+                field_codes.add("invalid")
+                if name.endswith("non_field_errors"):
+                    # A nested list's own limits (many=True with min_length/max_length).
+                    field_codes.update({"max_length", "min_length", "empty"})
+        return codes
+
     def _should_add_error_response(self, responses: dict[str, Any], status_code: str) -> bool:
         if status_code == "422":
             return self.method == "POST" and status_code not in responses
@@ -86,3 +99,19 @@ class ScopedOAuth2Scheme(OpenApiAuthenticationExtension):  # type: ignore[no-unt
             "type": "oauth2",
             "flows": {"clientCredentials": {"tokenUrl": "/o/token/", "scopes": SCOPES}},
         }
+
+
+def index_placeholders_to_patterns(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Errors in list items name the item (`support_persons.0.phone`); drf-standardized-errors
+    documents them as `support_persons.INDEX.phone`. Describe them with a pattern that matches."""
+    for schema in result.get("components", {}).get("schemas", {}).values():
+        attr = schema.get("properties", {}).get("attr") if isinstance(schema, dict) else None
+        if not isinstance(attr, dict):
+            continue
+        values = attr.get("enum")
+        if not values or not any(".INDEX" in str(value) or str(value).startswith("INDEX") for value in values):
+            continue
+        alternatives = "|".join(re.escape(str(value)).replace("INDEX", "[0-9]+") for value in values)
+        del attr["enum"]
+        attr["pattern"] = f"^(?:{alternatives})$"
+    return result

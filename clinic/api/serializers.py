@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import QuerySet
 from rest_framework import ISO_8601, serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
@@ -90,3 +92,34 @@ class FastReadMixin:
             check = attribute_value.pk if isinstance(attribute_value, PKOnlyObject) else attribute_value
             result[name] = None if check is None else field.to_representation(attribute_value)
         return result
+
+
+class UUIDRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+    """A related object by UUID: anything that is not one fails with the field's documented codes."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            uuid.UUID(data)
+        except ValueError:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
+
+
+class ClinicRelatedField(UUIDRelatedField):
+    """A related object that must belong to the caller's clinic.
+
+    Another clinic's object answers exactly like one that does not exist (no existence leak).
+    `scoped(clinic)` gives the allowed objects; `queryset` only types the field for the schema.
+    """
+
+    def __init__(self, *, scoped: Callable[[Any], QuerySet[Any]], queryset: QuerySet[Any], **kwargs: Any) -> None:
+        self.scoped = scoped
+        super().__init__(queryset=queryset, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Any]:
+        clinic = self.context.get("clinic")
+        if clinic is None:
+            return self.queryset.none()  # type: ignore[union-attr]
+        return self.scoped(clinic)

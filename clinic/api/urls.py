@@ -1,3 +1,5 @@
+from django.urls import include, path
+
 from clinic.api.patients import PatientViewSet
 from clinic.api.views import Router
 
@@ -5,4 +7,6 @@ router = Router()
 router.register("patients", PatientViewSet, basename="patient")
 
 app_name = "api"
-urlpatterns = router.urls
+# The domain's resources share the /api/v1/ namespace; named by string, so `clinic` never
+# imports `aftercare`.
+urlpatterns = [*router.urls, path("", include("aftercare.api.urls"))]

@@ -11,11 +11,15 @@ from clinic.auth.caller import get_caller
 
 
 def required_scopes(view: Any, request: Request) -> frozenset[str]:
-    """A view names `read_scopes` and `write_scopes`; an action may override with `action_scopes`."""
-    action_scopes: dict[str, tuple[str, ...]] = getattr(view, "action_scopes", {})
+    """A view names `read_scopes` and `write_scopes`; an action may override them in
+    `action_scopes`, with one tuple for every method or a tuple per method."""
+    action_scopes: dict[str, Any] = getattr(view, "action_scopes", {})
     action = getattr(view, "action", None)
     if action in action_scopes:
-        return frozenset(action_scopes[action])
+        scopes = action_scopes[action]
+        if isinstance(scopes, dict):
+            scopes = scopes.get(request.method, ())
+        return frozenset(scopes)
     if request.method in SAFE_METHODS:
         return frozenset(getattr(view, "read_scopes", ()))
     return frozenset(getattr(view, "write_scopes", ()))

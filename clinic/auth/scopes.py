@@ -15,6 +15,8 @@ from clinic.models import Role
 SCOPES: dict[str, str] = {
     "patients:read": "Read the patient registry",
     "patients:write": "Create and update patients",
+    "plans:read": "Read aftercare plans (clinical detail)",
+    "plans:write": "Create and change aftercare plans",
     "schedule:read": "Read appointments, series and support groups",
     "schedule:write": "Book, move and cancel appointments and group sessions",
     "attendance:write": "Record attendance",

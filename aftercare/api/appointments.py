@@ -1,0 +1,188 @@
+"""`/api/v1/appointments/` and `/api/v1/appointments/{id}/attendance/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from aftercare.api.fields import activity_field, clinician_field, patient_field
+from aftercare.models import ActivityKind, Appointment, AttendanceRecord, AttendanceStatus
+from aftercare.selectors.schedule import appointment_list, attendance_history
+from aftercare.services.appointments import appointment_book, appointment_move, attendance_record
+from clinic.api.filters import InstantFilter, StrictFilterSet, UpdatedSinceFilter
+from clinic.api.idempotency import idempotent
+from clinic.api.serializers import FastReadMixin
+from clinic.api.views import ClinicScopedViewSet
+
+
+class AppointmentSerializer(FastReadMixin, serializers.ModelSerializer[Appointment]):
+    patient = patient_field()
+    clinician = clinician_field()
+    activity = activity_field(required=False, allow_null=True)
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "id",
+            "patient",
+            "clinician",
+            "activity",
+            "kind",
+            "starts_at",
+            "ends_at",
+            "location",
+            "telehealth_url",
+            "series",
+            "occurrence_date",
+            "detached",
+            "attendance_status",
+            "attendance_recorded_at",
+            "attendance_recorded_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "id",
+            "series",
+            "occurrence_date",
+            "detached",
+            "attendance_status",
+            "attendance_recorded_at",
+            "attendance_recorded_by",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class AppointmentMoveSerializer(serializers.ModelSerializer[Appointment]):
+    clinician = clinician_field(required=False)
+
+    class Meta:
+        model = Appointment
+        fields = ["clinician", "starts_at", "ends_at", "location", "telehealth_url"]
+        extra_kwargs = {"starts_at": {"required": False}, "ends_at": {"required": False}}
+
+
+class AttendanceInputSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=AttendanceStatus.choices)
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=1000,
+        help_text="Required to correct a recorded status.",
+    )
+
+
+class AttendanceRecordSerializer(serializers.ModelSerializer[AttendanceRecord]):
+    class Meta:
+        model = AttendanceRecord
+        fields = ["status", "previous_status", "recorded_at", "recorded_by", "recorded_by_client", "reason"]
+
+
+class AppointmentFilter(StrictFilterSet):
+    patient = django_filters.UUIDFilter(field_name="patient_id")
+    clinician = django_filters.UUIDFilter(field_name="clinician_id")
+    series = django_filters.UUIDFilter(field_name="series_id")
+    kind = django_filters.MultipleChoiceFilter(choices=ActivityKind.choices)
+    attendance_status = django_filters.MultipleChoiceFilter(choices=AttendanceStatus.choices)
+    starts_after = InstantFilter(field_name="starts_at", lookup_expr="gte", help_text="Starts at or after (RFC 3339).")
+    starts_before = InstantFilter(field_name="starts_at", lookup_expr="lt", help_text="Starts before (RFC 3339).")
+    updated_since = UpdatedSinceFilter()
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "patient",
+            "clinician",
+            "series",
+            "kind",
+            "attendance_status",
+            "starts_after",
+            "starts_before",
+            "updated_since",
+        ]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List appointments", tags=["appointments"]),
+    retrieve=extend_schema(summary="Read an appointment", tags=["appointments"]),
+    create=extend_schema(summary="Book an appointment", tags=["appointments"]),
+    partial_update=extend_schema(
+        summary="Move an appointment (time, clinician, place)",
+        request=AppointmentMoveSerializer,
+        responses={200: AppointmentSerializer},
+        tags=["appointments"],
+    ),
+)
+class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScopedViewSet):
+    read_scopes = ("schedule:read",)
+    write_scopes = ("schedule:write",)
+    action_scopes = {"attendance": {"GET": ("schedule:read",), "POST": ("attendance:write",)}}
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    serializer_class = AppointmentSerializer
+    filterset_class = AppointmentFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, OrderingFilter]
+    ordering_fields = ["created_at", "updated_at", "starts_at"]
+
+    def get_queryset(self) -> Any:
+        if self.is_schema_generation:
+            return Appointment.objects.none()
+        return appointment_list(clinic=self.caller.clinic)
+
+    @idempotent
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        appointment = appointment_book(by=self.caller, **serializer.validated_data)
+        headers = {"Location": reverse("api:appointment-detail", kwargs={"pk": appointment.pk})}
+        return Response(self.get_serializer(appointment).data, status=status.HTTP_201_CREATED, headers=headers)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        appointment = self.get_object()
+        serializer = AppointmentMoveSerializer(
+            appointment, data=request.data, partial=True, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        appointment = appointment_move(appointment=appointment, **serializer.validated_data)
+        return Response(self.get_serializer(appointment).data)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="The attendance history",
+        responses={200: AttendanceRecordSerializer(many=True)},
+        tags=["appointments"],
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Record or correct attendance",
+        description=(
+            "Outcomes (attended, late, missed, excused) only once the appointment has started; "
+            "cancellations any time. Correcting a recorded status needs a `reason` and a clinical role "
+            "(or an integration client); every change stays in the history."
+        ),
+        request=AttendanceInputSerializer,
+        responses={200: AppointmentSerializer},
+        tags=["appointments"],
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filterset_class=None)
+    def attendance(self, request: Request, pk: str) -> Response:
+        appointment = self.get_object()
+        if request.method == "GET":
+            return Response(AttendanceRecordSerializer(attendance_history(appointment=appointment), many=True).data)
+        return self._record_attendance(request, appointment)
+
+    @idempotent
+    def _record_attendance(self, request: Request, appointment: Appointment) -> Response:
+        body = AttendanceInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        appointment = attendance_record(appointment=appointment, by=self.caller, **body.validated_data)
+        return Response(self.get_serializer(appointment).data)

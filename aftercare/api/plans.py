@@ -1,0 +1,224 @@
+"""`/api/v1/plans/`: aftercare plans with their structured parts; lifecycle as sub-resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from aftercare.api.fields import patient_field
+from aftercare.models import AftercarePlan, PlanActivity, PlanStatus, TriggerCategory
+from aftercare.models.choices import PLAN_CREATION_STATUSES
+from aftercare.selectors.schedule import plan_list
+from aftercare.services.plans import plan_create, plan_transition, plan_update
+from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
+from clinic.api.idempotency import idempotent
+from clinic.api.serializers import FastReadMixin
+from clinic.api.views import ClinicScopedViewSet
+
+PHONE_CHARACTERS = set("+0123456789 -().")
+
+
+def validate_phone(value: str) -> None:
+    if value and (not set(value) <= PHONE_CHARACTERS or sum(c.isdigit() for c in value) < 3):
+        raise serializers.ValidationError("Enter a phone number: digits, spaces, +, -, (, ) and '.' only.")
+
+
+class ContactSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    relationship = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=32, validators=[validate_phone])
+
+
+class SponsorSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    phone = serializers.CharField(max_length=32, validators=[validate_phone])
+
+
+class TriggerSerializer(serializers.Serializer[Any]):
+    category = serializers.ChoiceField(choices=TriggerCategory.choices)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class EmergencyPlanSerializer(serializers.Serializer[Any]):
+    """Who to call, where to go, what to do when a craving or a crisis comes."""
+
+    contacts = ContactSerializer(many=True, required=False, default=list, max_length=10)  # type: ignore[call-arg]
+    where_to_go = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    what_to_do = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class PlanActivitySerializer(serializers.ModelSerializer[PlanActivity]):
+    id = serializers.UUIDField(required=False, help_text="Give it to update that activity; leave it out to add one.")
+
+    class Meta:
+        model = PlanActivity
+        fields = [
+            "id",
+            "kind",
+            "frequency_count",
+            "frequency_period",
+            "provider",
+            "medication",
+            "dose_schedule",
+            "medication_started_on",
+            "support_group_kind",
+            "wellness_kind",
+            "notes",
+        ]
+        extra_kwargs = {"frequency_count": {"min_value": 1, "max_value": 31}}
+
+
+class PlanSerializer(FastReadMixin, serializers.ModelSerializer[AftercarePlan]):
+    patient = patient_field()
+    warning_signs = serializers.ListField(
+        child=serializers.CharField(max_length=300), required=False, max_length=50, help_text="Personal red flags."
+    )
+    coping_strategies = serializers.ListField(
+        child=serializers.CharField(max_length=300), required=False, max_length=50
+    )
+    triggers = TriggerSerializer(many=True, required=False, max_length=50)  # type: ignore[call-arg]
+    emergency_plan = EmergencyPlanSerializer(required=False)
+    support_persons = ContactSerializer(many=True, required=False, max_length=20)  # type: ignore[call-arg]
+    sponsor = SponsorSerializer(required=False, allow_null=True)
+    activities = PlanActivitySerializer(many=True, required=False, max_length=30)  # type: ignore[call-arg]
+    status = serializers.ChoiceField(
+        choices=PLAN_CREATION_STATUSES,
+        required=False,
+        help_text="On creation only ('draft' or 'active'); then use activate/, complete/ and discontinue/.",
+    )
+
+    class Meta:
+        model = AftercarePlan
+        fields = [
+            "id",
+            "patient",
+            "status",
+            "start_date",
+            "end_date",
+            "goals",
+            "warning_signs",
+            "triggers",
+            "coping_strategies",
+            "daily_routine",
+            "emergency_plan",
+            "support_persons",
+            "sponsor",
+            "activities",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def to_representation(self, instance: AftercarePlan) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["status"] = instance.status  # every status reads back, not only the creatable ones
+        return data
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("start_date"), attrs.get("end_date")
+        if self.instance is not None:
+            start = attrs.get("start_date", self.instance.start_date)
+            end = attrs.get("end_date", self.instance.end_date)
+        if start and end and end < start:
+            raise serializers.ValidationError({"end_date": "Must not be before start_date."})
+        return attrs
+
+
+class PlanTransitionSerializer(serializers.Serializer[Any]):
+    date = serializers.DateField(
+        required=False, help_text="Start date (activate) or end date (complete, discontinue); default today."
+    )
+
+
+class PlanFilter(StrictFilterSet):
+    # A plain UUID filter: a model-choice filter would tell another clinic's ids from unknown ones.
+    patient = django_filters.UUIDFilter(field_name="patient_id")
+    status = django_filters.MultipleChoiceFilter(choices=PlanStatus.choices)
+    updated_since = UpdatedSinceFilter()
+
+    class Meta:
+        model = AftercarePlan
+        fields = ["patient", "status", "updated_since"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List aftercare plans", tags=["plans"]),
+    retrieve=extend_schema(summary="Read a plan with its structured parts", tags=["plans"]),
+    create=extend_schema(summary="Create a plan (draft or active)", tags=["plans"]),
+    update=extend_schema(summary="Replace a plan's content", tags=["plans"]),
+    partial_update=extend_schema(summary="Change parts of a plan", tags=["plans"]),
+)
+class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScopedViewSet):
+    read_scopes = ("plans:read",)
+    write_scopes = ("plans:write",)
+    serializer_class = PlanSerializer
+    filterset_class = PlanFilter
+
+    def get_queryset(self) -> Any:
+        if self.is_schema_generation:
+            return AftercarePlan.objects.none()
+        return plan_list(clinic=self.caller.clinic)
+
+    def _read(self, plan: AftercarePlan, status_code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=plan.pk)
+        return Response(self.get_serializer(fresh).data, status=status_code)
+
+    @idempotent
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        patient = fields.pop("patient")
+        activities = [dict(item) for item in fields.pop("activities", [])]
+        plan = plan_create(patient=patient, by=self.caller, activities=activities, **fields)
+        return self._read(plan, status.HTTP_201_CREATED)
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        plan = self.get_object()
+        serializer = self.get_serializer(plan, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        if "patient" in fields and fields.pop("patient") != plan.patient:
+            raise serializers.ValidationError({"patient": ["A plan cannot move to another patient."]})
+        if "status" in fields and fields.pop("status") != plan.status:
+            raise serializers.ValidationError({"status": ["Use activate/, complete/ or discontinue/ to change it."]})
+        activities = fields.pop("activities", None)
+        plan = plan_update(
+            plan=plan, activities=[dict(item) for item in activities] if activities is not None else None, **fields
+        )
+        return self._read(plan)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+    def _transition(self, request: Request, pk: str, to: str) -> Response:
+        plan = self.get_object()
+        body = PlanTransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._read(plan_transition(plan=plan, to=to, on=body.validated_data.get("date")))
+
+    @extend_schema(
+        summary="Activate a draft plan (one active plan per patient)", request=PlanTransitionSerializer, tags=["plans"]
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def activate(self, request: Request, pk: str) -> Response:
+        return self._transition(request, pk, PlanStatus.ACTIVE)
+
+    @extend_schema(summary="Complete an active plan", request=PlanTransitionSerializer, tags=["plans"])
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def complete(self, request: Request, pk: str) -> Response:
+        return self._transition(request, pk, PlanStatus.COMPLETED)
+
+    @extend_schema(summary="Discontinue a plan", request=PlanTransitionSerializer, tags=["plans"])
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def discontinue(self, request: Request, pk: str) -> Response:
+        return self._transition(request, pk, PlanStatus.DISCONTINUED)

@@ -1,0 +1,142 @@
+"""`/api/v1/appointment-series/`: recurring appointments at a local wall-clock time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from aftercare.api.fields import activity_field, clinician_field, patient_field
+from aftercare.models import AppointmentSeries
+from aftercare.selectors.schedule import series_list
+from aftercare.services.series import EDITABLE_FIELDS, parse_rrule, series_create, series_end, series_update
+from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
+from clinic.api.idempotency import idempotent
+from clinic.api.views import ClinicScopedViewSet
+from clinic.models import validate_time_zone
+
+
+class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
+    patient = patient_field()
+    clinician = clinician_field()
+    activity = activity_field(required=False, allow_null=True)
+    time_zone = serializers.CharField(
+        max_length=64, required=False, validators=[validate_time_zone], help_text="IANA zone; the clinic's by default."
+    )
+    rrule = serializers.CharField(
+        max_length=300,
+        help_text="RFC 5545 RRULE without DTSTART, weekly only, e.g. FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;COUNT=12.",
+    )
+    duration_minutes = serializers.IntegerField(min_value=5, max_value=12 * 60)
+
+    class Meta:
+        model = AppointmentSeries
+        fields = [
+            "id",
+            "patient",
+            "clinician",
+            "activity",
+            "kind",
+            "rrule",
+            "starts_on",
+            "local_start_time",
+            "duration_minutes",
+            "time_zone",
+            "location",
+            "telehealth_url",
+            "ended_on",
+            "materialized_until",
+            "skipped_dates",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
+
+    def validate_rrule(self, value: str) -> str:
+        try:
+            parse_rrule(value)
+        except Exception as exc:
+            messages = getattr(exc, "message_dict", {}).get("rrule") or [str(exc)]
+            raise serializers.ValidationError(messages) from None
+        return value
+
+
+class SeriesEditSerializer(SeriesSerializer):
+    class Meta(SeriesSerializer.Meta):
+        read_only_fields = [name for name in SeriesSerializer.Meta.fields if name not in EDITABLE_FIELDS]
+
+
+class SeriesEndSerializer(serializers.Serializer[Any]):
+    ended_on = serializers.DateField(help_text="The last date that may have an occurrence.")
+
+
+class SeriesFilter(StrictFilterSet):
+    patient = django_filters.UUIDFilter(field_name="patient_id")
+    clinician = django_filters.UUIDFilter(field_name="clinician_id")
+    updated_since = UpdatedSinceFilter()
+
+    class Meta:
+        model = AppointmentSeries
+        fields = ["patient", "clinician", "updated_since"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List appointment series", tags=["appointment-series"]),
+    retrieve=extend_schema(summary="Read a series", tags=["appointment-series"]),
+    create=extend_schema(
+        summary="Create a weekly series (occurrences are booked 90 days ahead)", tags=["appointment-series"]
+    ),
+    partial_update=extend_schema(
+        summary="Change a series from now on (past occurrences stay as they were)",
+        request=SeriesEditSerializer,
+        tags=["appointment-series"],
+    ),
+)
+class SeriesViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScopedViewSet):
+    read_scopes = ("schedule:read",)
+    write_scopes = ("schedule:write",)
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    serializer_class = SeriesSerializer
+    filterset_class = SeriesFilter
+
+    def get_queryset(self) -> Any:
+        if self.is_schema_generation:
+            return AppointmentSeries.objects.none()
+        return series_list(clinic=self.caller.clinic)
+
+    @idempotent
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        series = series_create(by=self.caller, **serializer.validated_data)
+        headers = {"Location": reverse("api:appointment-series-detail", kwargs={"pk": series.pk})}
+        return Response(self.get_serializer(series).data, status=status.HTTP_201_CREATED, headers=headers)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        series = self.get_object()
+        serializer = SeriesEditSerializer(
+            series, data=request.data, partial=True, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        series = series_update(series=series, **serializer.validated_data)
+        return Response(self.get_serializer(series).data)
+
+    @extend_schema(
+        summary="End a series",
+        request=SeriesEndSerializer,
+        responses={200: SeriesSerializer},
+        tags=["appointment-series"],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def end(self, request: Request, pk: str) -> Response:
+        series = self.get_object()
+        body = SeriesEndSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(self.get_serializer(series_end(series=series, **body.validated_data)).data)

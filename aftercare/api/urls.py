@@ -1,0 +1,15 @@
+from aftercare.api.appointments import AppointmentViewSet
+from aftercare.api.groups import GroupSessionViewSet, OutsideMeetingViewSet, SupportGroupViewSet
+from aftercare.api.plans import PlanViewSet
+from aftercare.api.series import SeriesViewSet
+from clinic.api.views import Router
+
+router = Router()
+router.register("plans", PlanViewSet, basename="plan")
+router.register("appointments", AppointmentViewSet, basename="appointment")
+router.register("appointment-series", SeriesViewSet, basename="appointment-series")
+router.register("support-groups", SupportGroupViewSet, basename="support-group")
+router.register("group-sessions", GroupSessionViewSet, basename="group-session")
+router.register("outside-meetings", OutsideMeetingViewSet, basename="outside-meeting")
+
+urlpatterns = router.urls

@@ -1,0 +1,157 @@
+"""Booking, moving and recording attendance. A clinician is never double-booked (checked here for
+a clear error, and enforced by a database trigger against races)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from aftercare.models import (
+    CANCELLED_STATUSES,
+    OUTCOME_STATUSES,
+    Appointment,
+    AttendanceRecord,
+    AttendanceStatus,
+)
+from clinic.auth.caller import Caller
+from clinic.models import CARE_ROLES
+
+BOOKING_FIELDS = (
+    "patient",
+    "clinician",
+    "activity",
+    "kind",
+    "starts_at",
+    "ends_at",
+    "location",
+    "telehealth_url",
+)
+MOVABLE_FIELDS = ("clinician", "starts_at", "ends_at", "location", "telehealth_url")
+_OVERLAP = "The clinician already has an appointment at this time."
+
+
+def overlapping(appointment: Appointment) -> bool:
+    return (
+        Appointment.objects.filter(
+            clinician_id=appointment.clinician_id,
+            starts_at__lt=appointment.ends_at,
+            ends_at__gt=appointment.starts_at,
+        )
+        .exclude(pk=appointment.pk)
+        .exclude(attendance_status__in=CANCELLED_STATUSES)
+        .exists()
+    )
+
+
+def _validate(appointment: Appointment) -> None:
+    errors: dict[str, str] = {}
+    if appointment.ends_at <= appointment.starts_at:
+        errors["ends_at"] = "Must be after starts_at."
+    elif appointment.ends_at - appointment.starts_at > datetime.timedelta(hours=12):
+        errors["ends_at"] = "An appointment lasts at most 12 hours."
+    activity = appointment.activity
+    if activity is not None and activity.plan.patient_id != appointment.patient_id:
+        errors["activity"] = "This activity belongs to another patient's plan."
+    if errors:
+        raise ValidationError(errors)
+    appointment.full_clean(exclude=["clinic", "patient", "clinician", "activity", "series"], validate_constraints=False)
+    if appointment.attendance_status not in CANCELLED_STATUSES and overlapping(appointment):
+        raise ValidationError({"starts_at": _OVERLAP})
+
+
+def save_checked(appointment: Appointment, **save_kwargs: Any) -> None:
+    """Save, turning the database's double-booking refusal (a lost race) into the same 400."""
+    try:
+        with transaction.atomic():
+            appointment.save(**save_kwargs)
+    except IntegrityError as exc:
+        if "appointment_clinician_overlap" in str(exc):
+            raise ValidationError({"starts_at": _OVERLAP}) from None
+        raise
+
+
+@transaction.atomic
+def appointment_book(*, by: Caller, **fields: Any) -> Appointment:
+    unknown = set(fields) - set(BOOKING_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be set."))
+    appointment = Appointment(clinic=by.clinic, **fields)
+    _validate(appointment)
+    save_checked(appointment, force_insert=True)
+    return appointment
+
+
+@transaction.atomic
+def appointment_move(*, appointment: Appointment, **fields: Any) -> Appointment:
+    unknown = set(fields) - set(MOVABLE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Cannot be changed once booked."))
+    locked = Appointment.objects.select_for_update().select_related("activity__plan").get(pk=appointment.pk)
+    if locked.attendance_status != AttendanceStatus.SCHEDULED:
+        raise ValidationError({"attendance_status": f"A {locked.attendance_status} appointment cannot be changed."})
+    changed = [name for name, value in fields.items() if getattr(locked, name) != value]
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    if not changed:
+        return locked
+    _validate(locked)
+    if locked.series_id is not None:
+        locked.detached = True
+        changed.append("detached")
+    save_checked(locked, update_fields=[*changed, "updated_at"])
+    return locked
+
+
+def _may_correct(by: Caller) -> bool:
+    # Front desk records what happened; changing a recorded outcome is for clinical staff, or
+    # the EHR, which is the clinic's system of record.
+    return by.client is not None or by.role in CARE_ROLES
+
+
+@transaction.atomic
+def attendance_record(
+    *, appointment: Appointment, status: str, by: Caller, reason: str = "", now: datetime.datetime | None = None
+) -> Appointment:
+    """Record (or correct) what happened. Every change is kept in the attendance history."""
+    now = now or timezone.now()
+    locked = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    previous = locked.attendance_status
+    if status not in AttendanceStatus.values:
+        raise ValidationError({"status": f"{status!r} is not an attendance status."})
+    if status == previous:
+        raise ValidationError({"status": f"The appointment is already {status}."})
+    if status in OUTCOME_STATUSES and locked.starts_at > now:
+        raise ValidationError({"status": "Attendance cannot be recorded before the appointment starts."})
+    if status == AttendanceStatus.LATE_CANCELLED and locked.starts_at - now > datetime.timedelta(days=1):
+        raise ValidationError({"status": "A cancellation more than a day ahead is 'cancelled', not 'late_cancelled'."})
+    correcting = previous != AttendanceStatus.SCHEDULED
+    if correcting:
+        if not _may_correct(by):
+            raise PermissionDenied("Only clinical staff may correct recorded attendance.")
+        if not reason.strip():
+            raise ValidationError({"reason": "Say why the recorded attendance is being corrected."})
+    if status == AttendanceStatus.SCHEDULED and locked.starts_at <= now:
+        raise ValidationError({"status": "Only a future appointment can go back to 'scheduled'."})
+    locked.attendance_status = status
+    locked.attendance_recorded_at = now
+    locked.attendance_recorded_by = by.user
+    locked.attendance_recorded_by_client = by.client
+    update = ["attendance_status", "attendance_recorded_at", "attendance_recorded_by", "attendance_recorded_by_client"]
+    if locked.series_id is not None and status in CANCELLED_STATUSES:
+        locked.detached = True
+        update.append("detached")
+    save_checked(locked, update_fields=[*update, "updated_at"])
+    AttendanceRecord.objects.create(
+        appointment=locked,
+        status=status,
+        previous_status=previous,
+        recorded_at=now,
+        recorded_by=by.user,
+        recorded_by_client=by.client,
+        reason=reason.strip(),
+    )
+    return locked

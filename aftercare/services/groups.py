@@ -1,0 +1,111 @@
+"""Support groups: membership, sessions, attendance taken for a whole session at once, and
+meetings outside the clinic that patients report themselves."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from aftercare.models import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
+from clinic.auth.caller import Caller
+from clinic.models import Patient
+
+
+@transaction.atomic
+def support_group_create(*, by: Caller, **fields: Any) -> SupportGroup:
+    group = SupportGroup(clinic=by.clinic, **fields)
+    group.full_clean(exclude=["clinic"], validate_constraints=False)
+    if SupportGroup.objects.filter(clinic=by.clinic, name=group.name).exists():
+        raise ValidationError({"name": "This clinic already has a group with that name."})
+    group.save(force_insert=True)
+    return group
+
+
+@transaction.atomic
+def support_group_update(*, group: SupportGroup, **fields: Any) -> SupportGroup:
+    locked = SupportGroup.objects.select_for_update().get(pk=group.pk)
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.full_clean(exclude=["clinic"], validate_constraints=False)
+    if SupportGroup.objects.filter(clinic=locked.clinic_id, name=locked.name).exclude(pk=locked.pk).exists():
+        raise ValidationError({"name": "This clinic already has a group with that name."})
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def group_membership_add(*, group: SupportGroup, patient: Patient, joined_on: datetime.date) -> GroupMembership:
+    if GroupMembership.objects.filter(group=group, patient=patient, left_on__isnull=True).exists():
+        raise ValidationError({"patient": "Already a member of this group."})
+    membership = GroupMembership(group=group, patient=patient, joined_on=joined_on)
+    membership.full_clean(exclude=["group", "patient"], validate_constraints=False)
+    try:
+        with transaction.atomic():
+            membership.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError({"patient": "Already a member of this group."}) from None
+    return membership
+
+
+@transaction.atomic
+def group_membership_end(*, membership: GroupMembership, left_on: datetime.date) -> GroupMembership:
+    locked = GroupMembership.objects.select_for_update().get(pk=membership.pk)
+    if locked.left_on is not None:
+        raise ValidationError({"left_on": "This membership has already ended."})
+    if left_on < locked.joined_on:
+        raise ValidationError({"left_on": "Must not be before joined_on."})
+    locked.left_on = left_on
+    locked.save(update_fields=["left_on", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def group_session_create(*, group: SupportGroup, **fields: Any) -> GroupSession:
+    session = GroupSession(group=group, **fields)
+    if session.ends_at <= session.starts_at:
+        raise ValidationError({"ends_at": "Must be after starts_at."})
+    session.full_clean(exclude=["group"], validate_constraints=False)
+    session.save(force_insert=True)
+    return session
+
+
+@transaction.atomic
+def group_session_attendance_record(
+    *, session: GroupSession, entries: list[tuple[Patient, str]], by: Caller, now: datetime.datetime | None = None
+) -> list[GroupAttendance]:
+    """Record everyone's attendance at a session in one go: all of it is saved, or none of it."""
+    now = now or timezone.now()
+    locked = GroupSession.objects.select_for_update().get(pk=session.pk)
+    if locked.cancelled:
+        raise ValidationError({"attendance": "This session was cancelled."})
+    if locked.starts_at > now:
+        raise ValidationError({"attendance": "Attendance cannot be recorded before the session starts."})
+    seen: set[Any] = set()
+    for index, (patient, _status) in enumerate(entries):
+        if patient.pk in seen:
+            raise ValidationError({f"attendance.{index}.patient": "Listed twice."})
+        seen.add(patient.pk)
+    existing = {row.patient_id: row for row in GroupAttendance.objects.select_for_update().filter(session=locked)}
+    result = []
+    for patient, status in entries:
+        row = existing.get(patient.pk) or GroupAttendance(session=locked, patient=patient)
+        row.status = status
+        row.recorded_by = by.user
+        row.recorded_by_client = by.client
+        row.save()
+        result.append(row)
+    return result
+
+
+@transaction.atomic
+def outside_meeting_record(*, by: Caller, patient: Patient, **fields: Any) -> OutsideMeeting:
+    meeting = OutsideMeeting(clinic=by.clinic, patient=patient, **fields)
+    if meeting.date > timezone.localdate(timezone=by.clinic.zone):
+        raise ValidationError({"date": "A meeting the patient went to cannot be in the future."})
+    meeting.full_clean(exclude=["clinic", "patient"], validate_constraints=False)
+    meeting.save(force_insert=True)
+    return meeting
