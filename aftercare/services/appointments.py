@@ -90,7 +90,7 @@ def appointment_move(*, appointment: Appointment, **fields: Any) -> Appointment:
     unknown = set(fields) - set(MOVABLE_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Cannot be changed once booked."))
-    locked = Appointment.objects.select_for_update().select_related("activity__plan").get(pk=appointment.pk)
+    locked = Appointment.objects.select_for_update(of=("self",)).select_related("activity__plan").get(pk=appointment.pk)
     if locked.attendance_status != AttendanceStatus.SCHEDULED:
         raise ValidationError({"attendance_status": f"A {locked.attendance_status} appointment cannot be changed."})
     changed = [name for name, value in fields.items() if getattr(locked, name) != value]
