@@ -10,12 +10,15 @@ import django
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
-    from bench import api_lists
+    from bench import api_lists, seed
     from bench.harness import scratch_database
 
     with scratch_database():
+        clinic, seconds = seed.seed()
+        appointments = seed.PATIENTS * seed.APPOINTMENTS_PER_PATIENT
+        print(f"== seeded {seed.PATIENTS} patients and {appointments} appointments in {seconds:.0f} s")
         print("== API list endpoints")
-        api_lists.run()
+        api_lists.run(clinic)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from aftercare.api.fields import activity_field, clinician_field, patient_field
 from aftercare.models import ActivityKind, Appointment, AttendanceRecord, AttendanceStatus
 from aftercare.selectors.schedule import appointment_list, attendance_history
 from aftercare.services.appointments import appointment_book, appointment_move, attendance_record
-from clinic.api.filters import InstantFilter, StrictFilterSet, UpdatedSinceFilter
+from clinic.api.filters import FilterBackend, InstantFilter, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.serializers import FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
@@ -130,7 +130,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clini
     http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = AppointmentSerializer
     filterset_class = AppointmentFilter
-    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, OrderingFilter]
+    filter_backends = [FilterBackend, OrderingFilter]
     ordering_fields = ["created_at", "updated_at", "starts_at"]
 
     def get_queryset(self) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django_filters.rest_framework import DjangoFilterBackend
 
 # RFC 3339 (what OpenAPI's `date-time` means): a full date and time with an explicit offset.
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
@@ -87,3 +88,13 @@ class StrictFilterSet(django_filters.FilterSet):
                     name, ValidationError("Must not be empty: leave the parameter out instead.", code="invalid")
                 )
         return valid and not self.form.errors
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, minus building a form for a request that filters on nothing."""
+
+    def filter_queryset(self, request: Any, queryset: Any, view: Any) -> Any:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None or not any(name in request.query_params for name in filterset_class.base_filters):
+            return queryset
+        return super().filter_queryset(request, queryset, view)

@@ -8,7 +8,6 @@ from typing import Any
 import django_filters
 from django.urls import reverse
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
@@ -17,7 +16,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
+from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.serializers import ClinicRelatedField, FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
@@ -101,7 +100,7 @@ class PatientViewSet(
     write_scopes = ("patients:write",)
     serializer_class = PatientSerializer
     filterset_class = PatientFilter
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [FilterBackend, OrderingFilter]
     ordering_fields = ["created_at", "updated_at"]
 
     def get_queryset(self) -> Any:

@@ -4,93 +4,105 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from rest_framework import ISO_8601, serializers
-from rest_framework.fields import SkipField
-from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
-Reader = Callable[[Any], Any]
+_AS_IS = (
+    serializers.CharField,
+    serializers.ChoiceField,
+    serializers.BooleanField,
+    serializers.EmailField,
+    serializers.URLField,
+)
 
-_AS_IS = (serializers.CharField, serializers.ChoiceField, serializers.BooleanField)
+# A plan step: (output name, column, kind). Kinds: "as_is", "str", "date", "datetime".
+Step = tuple[str, str, str]
 
 
-def _plain_reader(field: serializers.Field[Any, Any, Any, Any]) -> tuple[str, Reader | None] | None:
-    """(attribute, converter) for a field whose output needs none of DRF's per-field machinery.
+def _plain_step(name: str, field: serializers.Field[Any, Any, Any, Any]) -> Step | None:
+    """How to render `field` straight from its column, or None when DRF must render it.
 
-    The converter returns what `field.to_representation` would (None: the value as it is), so the
-    output is the same object DRF would produce; anything else is left to DRF.
+    Every kind yields what DRF's JSON output would hold for that field, value for value.
     """
     if len(field.source_attrs) != 1 or field.source == "*":
         return None
     source = field.source_attrs[0]
     if isinstance(field, serializers.PrimaryKeyRelatedField) and field.use_pk_only_optimization():
-        if field.pk_field is None:
-            return f"{source}_id", None
-        return None
+        return (name, f"{source}_id", "str") if field.pk_field is None else None
     if isinstance(field, serializers.UUIDField) and field.uuid_format == "hex_verbose":
-        return source, str
+        return name, source, "str"
     if type(field) is serializers.DateField and getattr(field, "format", api_settings.DATE_FORMAT) == ISO_8601:
-        return source, lambda value: value.isoformat()
-    if isinstance(field, serializers.DateTimeField):
-        return source, _datetime_converter(field)
-    if type(field) in _AS_IS or type(field) is serializers.EmailField:
-        return source, None
+        return name, source, "date"
+    if type(field) is serializers.DateTimeField and not hasattr(field, "timezone"):
+        if getattr(field, "format", api_settings.DATETIME_FORMAT) == ISO_8601:
+            return name, source, "datetime"
+        return None
+    if type(field) in _AS_IS:
+        return name, source, "as_is"
     return None
 
 
-def _datetime_converter(field: serializers.DateTimeField) -> Reader:
-    """DRF's DateTimeField output (ISO 8601 in the current zone, UTC as 'Z') without its per-value
-    zone lookup: the zone is read once, when the serializer builds its readers (once a request)."""
-    zone = None if hasattr(field, "timezone") else field.default_timezone()
-    if zone is None or getattr(field, "format", api_settings.DATETIME_FORMAT) != ISO_8601:
-        return field.to_representation
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, str) or value.tzinfo is None:
-            return field.to_representation(value)
-        try:
-            text: str = value.astimezone(zone).isoformat()
-        except OverflowError:
-            return field.to_representation(value)
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-    return convert
+def _render_datetime(value: Any, zone: Any) -> Any:
+    """DRF's DateTimeField output: ISO 8601 in the current zone, with UTC written as 'Z'."""
+    if isinstance(value, str) or value.tzinfo is None:
+        return None  # let DRF handle (and refuse) what a column never holds
+    text: str = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class FastReadMixin:
-    """Faster `to_representation` for list pages, with output identical to DRF's own.
+    """Faster output for list pages, identical to DRF's own (tests/clinic/test_serializers.py).
 
-    DRF resolves each field of each row through several calls; for the plain columns a list
-    page returns, reading the attribute and converting it directly is several times faster
-    (tests/clinic/test_serializers.py holds the two to the same output).
+    DRF builds every field of a serializer for every request and resolves each value through
+    several calls. When all fields of a serializer are plain columns, the rendering plan is worked
+    out once per class and applied straight to the row, which may be a model instance or a
+    `.values()` dict (`plain_columns()` says which columns to fetch). Serializers with any other
+    field keep DRF's per-field path for those fields.
     """
 
-    _readers: list[tuple[str, Any, tuple[str, Reader | None] | None]]
+    _class_plan: ClassVar[list[Step] | None]
 
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        readers = getattr(self, "_readers", None)
-        if readers is None:
-            readers = self._readers = [
-                (name, field, _plain_reader(field))
-                for name, field in self.fields.items()  # type: ignore[attr-defined]
+    @classmethod
+    def plain_plan(cls) -> list[Step] | None:
+        if "_class_plan" not in cls.__dict__:
+            prototype = cls()  # type: ignore[call-arg]
+            steps = [
+                _plain_step(name, field)
+                for name, field in prototype.fields.items()  # type: ignore[attr-defined]
                 if not field.write_only
             ]
+            cls._class_plan = None if any(step is None for step in steps) else [s for s in steps if s]
+        return cls._class_plan
+
+    @classmethod
+    def plain_columns(cls) -> list[str] | None:
+        plan = cls.plain_plan()
+        return None if plan is None else [column for _, column, _ in plan]
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        plan = type(self).plain_plan()
+        if plan is None:
+            return super().to_representation(instance)  # type: ignore[misc,no-any-return]
+        zone = getattr(self, "_zone", None)
+        if zone is None:
+            zone = self._zone = timezone.get_current_timezone()
+        row = instance if isinstance(instance, dict) else None
         result: dict[str, Any] = {}
-        for name, field, plain in readers:
-            if plain is not None:
-                attribute, convert = plain
-                value = getattr(instance, attribute)
-                result[name] = None if value is None else convert(value) if convert else value
-                continue
-            try:
-                attribute_value = field.get_attribute(instance)
-            except SkipField:
-                continue
-            check = attribute_value.pk if isinstance(attribute_value, PKOnlyObject) else attribute_value
-            result[name] = None if check is None else field.to_representation(attribute_value)
+        for name, column, kind in plan:
+            value = row[column] if row is not None else getattr(instance, column)
+            if value is None or kind == "as_is":
+                result[name] = value
+            elif kind == "str":
+                result[name] = str(value)
+            elif kind == "date":
+                result[name] = value.isoformat()
+            else:
+                rendered = _render_datetime(value, zone)
+                result[name] = rendered if rendered is not None else self.fields[name].to_representation(value)  # type: ignore[attr-defined]
         return result
 
 

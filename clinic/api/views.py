@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.db.models import QuerySet
 from rest_framework import routers, viewsets
 
 from clinic.auth.caller import Caller, get_caller
@@ -22,6 +23,14 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     @property
     def is_schema_generation(self) -> bool:
         return bool(getattr(self, "swagger_fake_view", False))
+
+    def paginate_queryset(self, queryset: QuerySet[Any]) -> Any:
+        """A list page of plain columns is read as `.values()` rows: no model instances to build."""
+        columns = getattr(self.get_serializer_class(), "plain_columns", lambda: None)()
+        if self.action == "list" and columns is not None and isinstance(queryset, QuerySet):
+            ordering = {field.lstrip("-") for field in (getattr(self, "ordering_fields", None) or [])}
+            queryset = queryset.values(*dict.fromkeys([*columns, "id", "created_at", *sorted(ordering)]))
+        return super().paginate_queryset(queryset)
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
