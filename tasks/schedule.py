@@ -7,6 +7,12 @@ from typing import Any
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Idempotent, so running it hourly only keeps the 90-day horizon a day ahead at most.
+    "series-materialize-all": {
+        "task": "tasks.schedule_tasks.series_materialize_all",
+        "schedule": crontab(minute=23),
+        "options": {"expires": 50 * 60},
+    },
     "idempotency-keys-purge": {
         "task": "tasks.maintenance.idempotency_keys_purge",
         "schedule": crontab(minute=17),

@@ -69,7 +69,7 @@ class FastReadMixin:
     @classmethod
     def plain_plan(cls) -> list[Step] | None:
         if "_class_plan" not in cls.__dict__:
-            prototype = cls()  # type: ignore[call-arg]
+            prototype = cls()
             steps = [
                 _plain_step(name, field)
                 for name, field in prototype.fields.items()  # type: ignore[attr-defined]

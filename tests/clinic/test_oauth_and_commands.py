@@ -80,7 +80,12 @@ def test_the_demo_client_of_another_clinic_gets_404(demo: dict[str, str]) -> Non
 
 
 def test_seeding_twice_duplicates_nothing_and_prints_the_same_logins(demo: dict[str, str]) -> None:
+    from aftercare.models import AftercarePlan, Appointment, GroupAttendance
+
     counts = (Clinic.objects.count(), User.objects.count(), Patient.objects.count(), IntegrationClient.objects.count())
+    history = (Appointment.objects.count(), AftercarePlan.objects.count(), GroupAttendance.objects.count())
+    assert history[0] > 500
+    assert Appointment.objects.exclude(attendance_status="scheduled").count() > 300
     again = run("seed_demo")
     assert (
         Clinic.objects.count(),
@@ -89,6 +94,7 @@ def test_seeding_twice_duplicates_nothing_and_prints_the_same_logins(demo: dict[
         IntegrationClient.objects.count(),
     ) == counts
     assert counts[2] >= 50
+    assert (Appointment.objects.count(), AftercarePlan.objects.count(), GroupAttendance.objects.count()) == history
     assert again.splitlines()[-2:] == demo["output"].splitlines()[-2:]
     assert StaffMembership.objects.filter(clinic__slug="demo").values("role").distinct().count() == 5
 

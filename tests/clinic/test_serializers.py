@@ -23,7 +23,7 @@ render = JSONRenderer().render
 def drf_twin(serializer: type[serializers.ModelSerializer[Any]]) -> type[serializers.ModelSerializer[Any]]:
     """The same model and fields, every one rendered by DRF itself."""
     meta = serializer.Meta
-    related = {
+    related: dict[str, serializers.Field[Any, Any, Any, Any]] = {
         name: serializers.PrimaryKeyRelatedField(read_only=True)
         for name, field in serializer().fields.items()
         if isinstance(field, serializers.PrimaryKeyRelatedField)

@@ -1,4 +1,5 @@
-"""A realistic demo clinic: staff of every role, a caseload of patients, an EHR client. Idempotent.
+"""The organisation half of the demo clinic: staff of every role, a caseload of patients, an EHR
+client. Idempotent. (`manage.py seed_demo` adds months of aftercare history on top.)
 
 Credentials are generated once and kept in `<data dir>/demo-credentials.json` (mode 0600), so a
 second run prints the same logins and creates nothing twice.
@@ -13,15 +14,12 @@ import random
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from faker import Faker
 
 from clinic.auth.scopes import SCOPES
 from clinic.models import Clinic, IntegrationClient, Language, PatientStatus, Role, User
@@ -52,37 +50,27 @@ STAFF = [
 ]
 
 
-class Command(BaseCommand):
-    help = "Load (or refresh) the demo clinic and print its staff logins and API client credentials."
+@dataclass(frozen=True)
+class DemoOrganisation:
+    clinic: Clinic
+    staff: list[tuple[User, DemoStaff]]
+    password: str
+    client_id: str
+    client_secret: str
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--allow-production",
-            action="store_true",
-            help="Seed even though DJANGO_DEBUG is off and the embedded services are not in use.",
-        )
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        if not (settings.DEBUG or settings.EMBEDDED or options["allow_production"]):
-            raise CommandError("Refusing to load demo data and demo logins into a production deployment.")
-        credentials_path = Path(settings.DATA_DIR) / "demo-credentials.json"
-        saved = _load(credentials_path)
-        with transaction.atomic():
-            clinic = _clinic()
-            password = saved.get("password") or secrets.token_urlsafe(15)
-            staff = _staff(clinic, password)
-            _patients(clinic, [user for user, member in staff if member.role in (Role.CLINICIAN, Role.CASE_MANAGER)])
-            client_id, client_secret = _client(clinic, saved)
-        _save(credentials_path, {"password": password, "client_id": client_id, "client_secret": client_secret})
-
-        write = self.stdout.write
-        write(self.style.SUCCESS(f"Demo clinic '{clinic.name}' (slug '{clinic.slug}', {clinic.time_zone}) is ready."))
-        write("Staff logins (http://127.0.0.1:8000/admin/ for the admin):")
-        for _user, member in staff:
-            write(f"  {member.username:<18} {member.role.label:<14} password: {password}")
-        write("Demo API client (OAuth2 client credentials, POST /o/token/):")
-        write(f"  client_id:     {client_id}")
-        write(f"  client_secret: {client_secret}")
+def seed_organisation() -> DemoOrganisation:
+    """The demo clinic, its staff, its caseload and its EHR client. Idempotent."""
+    credentials_path = Path(settings.DATA_DIR) / "demo-credentials.json"
+    saved = _load(credentials_path)
+    with transaction.atomic():
+        clinic = _clinic()
+        password = saved.get("password") or secrets.token_urlsafe(15)
+        staff = _staff(clinic, password)
+        _patients(clinic, [user for user, member in staff if member.role in (Role.CLINICIAN, Role.CASE_MANAGER)])
+        client_id, client_secret = _client(clinic, saved)
+    _save(credentials_path, {"password": password, "client_id": client_id, "client_secret": client_secret})
+    return DemoOrganisation(clinic, staff, password, client_id, client_secret)
 
 
 def _load(path: Path) -> dict[str, str]:
@@ -134,6 +122,8 @@ def _staff(clinic: Clinic, password: str) -> list[tuple[User, DemoStaff]]:
 
 
 def _patients(clinic: Clinic, clinicians: list[User]) -> None:
+    from faker import Faker  # a development dependency, like this whole module
+
     # Seeded: every run describes the same people, so upserts by external_id change nothing.
     fake = Faker(["en_US", "es_MX"])
     fake.seed_instance(20261121)
