@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.urls import reverse
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
@@ -16,11 +16,18 @@ from rest_framework.response import Response
 from aftercare.api.fields import activity_field, clinician_field, patient_field
 from aftercare.models import ActivityKind, Appointment, AttendanceRecord, AttendanceStatus
 from aftercare.selectors.schedule import appointment_list, attendance_history
-from aftercare.services.appointments import appointment_book, appointment_move, attendance_record
+from aftercare.services.appointments import (
+    BOOKING_FIELDS,
+    MOVABLE_FIELDS,
+    appointment_book,
+    appointment_move,
+    attendance_record,
+)
 from clinic.api.filters import FilterBackend, InstantFilter, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.serializers import FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
+from clinic.models import Clinic
 
 
 class AppointmentSerializer(FastReadMixin, serializers.ModelSerializer[Appointment]):
@@ -30,25 +37,6 @@ class AppointmentSerializer(FastReadMixin, serializers.ModelSerializer[Appointme
 
     class Meta:
         model = Appointment
-        fields = [
-            "id",
-            "patient",
-            "clinician",
-            "activity",
-            "kind",
-            "starts_at",
-            "ends_at",
-            "location",
-            "telehealth_url",
-            "series",
-            "occurrence_date",
-            "detached",
-            "attendance_status",
-            "attendance_recorded_at",
-            "attendance_recorded_by",
-            "created_at",
-            "updated_at",
-        ]
         read_only_fields = [
             "id",
             "series",
@@ -60,6 +48,7 @@ class AppointmentSerializer(FastReadMixin, serializers.ModelSerializer[Appointme
             "created_at",
             "updated_at",
         ]
+        fields = [*BOOKING_FIELDS, *read_only_fields]
 
 
 class AppointmentMoveSerializer(serializers.ModelSerializer[Appointment]):
@@ -67,7 +56,7 @@ class AppointmentMoveSerializer(serializers.ModelSerializer[Appointment]):
 
     class Meta:
         model = Appointment
-        fields = ["clinician", "starts_at", "ends_at", "location", "telehealth_url"]
+        fields = list(MOVABLE_FIELDS)
         extra_kwargs = {"starts_at": {"required": False}, "ends_at": {"required": False}}
 
 
@@ -133,27 +122,17 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clini
     filter_backends = [FilterBackend, OrderingFilter]
     ordering_fields = ["created_at", "updated_at", "starts_at"]
 
-    def get_queryset(self) -> Any:
-        if self.is_schema_generation:
-            return Appointment.objects.none()
-        return appointment_list(clinic=self.caller.clinic)
+    def select(self, clinic: Clinic) -> QuerySet[Appointment]:
+        return appointment_list(clinic=clinic)
 
     @idempotent
     def create(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        appointment = appointment_book(by=self.caller, **serializer.validated_data)
-        headers = {"Location": reverse("api:appointment-detail", kwargs={"pk": appointment.pk})}
-        return Response(self.get_serializer(appointment).data, status=status.HTTP_201_CREATED, headers=headers)
+        return self.created(appointment_book(by=self.caller, **self.validated()))
 
     def partial_update(self, request: Request, pk: str) -> Response:
         appointment = self.get_object()
-        serializer = AppointmentMoveSerializer(
-            appointment, data=request.data, partial=True, context=self.get_serializer_context()
-        )
-        serializer.is_valid(raise_exception=True)
-        appointment = appointment_move(appointment=appointment, **serializer.validated_data)
-        return Response(self.get_serializer(appointment).data)
+        fields = self.validated(AppointmentMoveSerializer, appointment, partial=True)
+        return Response(self.get_serializer(appointment_move(appointment=appointment, **fields)).data)
 
     @extend_schema(
         methods=["GET"],
@@ -182,7 +161,6 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clini
 
     @idempotent
     def _record_attendance(self, request: Request, appointment: Appointment) -> Response:
-        body = AttendanceInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        appointment = attendance_record(appointment=appointment, by=self.caller, **body.validated_data)
+        fields = self.validated(AttendanceInputSerializer)
+        appointment = attendance_record(appointment=appointment, by=self.caller, **fields)
         return Response(self.get_serializer(appointment).data)

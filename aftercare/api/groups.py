@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import django_filters
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
@@ -42,6 +43,7 @@ from clinic.api.filters import BooleanFilter, InstantFilter, StrictFilterSet, Up
 from clinic.api.idempotency import idempotent
 from clinic.api.serializers import FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
+from clinic.models import Clinic
 
 
 class SupportGroupSerializer(FastReadMixin, serializers.ModelSerializer[SupportGroup]):
@@ -155,23 +157,17 @@ class SupportGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
     serializer_class = SupportGroupSerializer
     filterset_class = SupportGroupFilter
 
-    def get_queryset(self) -> Any:
-        if self.is_schema_generation:
-            return SupportGroup.objects.none()
-        return support_group_list(clinic=self.caller.clinic)
+    def select(self, clinic: Clinic) -> QuerySet[SupportGroup]:
+        return support_group_list(clinic=clinic)
 
     @idempotent
     def create(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        group = support_group_create(by=self.caller, **serializer.validated_data)
-        return Response(self.get_serializer(group).data, status=status.HTTP_201_CREATED)
+        return self.created(support_group_create(by=self.caller, **self.validated()))
 
     def partial_update(self, request: Request, pk: str) -> Response:
         group = self.get_object()
-        serializer = self.get_serializer(group, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        return Response(self.get_serializer(support_group_update(group=group, **serializer.validated_data)).data)
+        fields = self.validated(instance=group, partial=True)
+        return Response(self.get_serializer(support_group_update(group=group, **fields)).data)
 
     @extend_schema(
         methods=["GET"],
@@ -195,12 +191,11 @@ class SupportGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
 
     @idempotent
     def _add_member(self, request: Request, group: SupportGroup) -> Response:
-        body = MembershipSerializer(data=request.data, context=self.get_serializer_context())
-        body.is_valid(raise_exception=True)
+        body = self.validated(MembershipSerializer)
         membership = group_membership_add(
             group=group,
-            patient=body.validated_data["patient"],
-            joined_on=body.validated_data.get("joined_on") or _today(self),
+            patient=body["patient"],
+            joined_on=body.get("joined_on") or _today(self),
         )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -214,14 +209,11 @@ class SupportGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
     @idempotent
     def leave(self, request: Request, pk: str) -> Response:
         group = self.get_object()
-        body = LeaveSerializer(data=request.data, context=self.get_serializer_context())
-        body.is_valid(raise_exception=True)
-        membership = (
-            group_member_list(group=group).filter(patient=body.validated_data["patient"], left_on__isnull=True).first()
-        )
+        body = self.validated(LeaveSerializer)
+        membership = group_member_list(group=group).filter(patient=body["patient"], left_on__isnull=True).first()
         if membership is None:
             raise serializers.ValidationError({"patient": ["Not a current member of this group."]})
-        ended = group_membership_end(membership=membership, left_on=body.validated_data.get("left_on") or _today(self))
+        ended = group_membership_end(membership=membership, left_on=body.get("left_on") or _today(self))
         return Response(MembershipSerializer(ended).data)
 
 
@@ -238,18 +230,13 @@ class GroupSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
     serializer_class = GroupSessionSerializer
     filterset_class = GroupSessionFilter
 
-    def get_queryset(self) -> Any:
-        if self.is_schema_generation:
-            return GroupSession.objects.none()
-        return group_session_list(clinic=self.caller.clinic)
+    def select(self, clinic: Clinic) -> QuerySet[GroupSession]:
+        return group_session_list(clinic=clinic)
 
     @idempotent
     def create(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
-        session = group_session_create(group=fields.pop("group"), **fields)
-        return Response(self.get_serializer(session).data, status=status.HTTP_201_CREATED)
+        fields = self.validated()
+        return self.created(group_session_create(group=fields.pop("group"), **fields))
 
     @extend_schema(
         methods=["GET"],
@@ -273,9 +260,7 @@ class GroupSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
 
     @idempotent
     def _record(self, request: Request, session: GroupSession) -> Response:
-        body = BulkAttendanceSerializer(data=request.data, context=self.get_serializer_context())
-        body.is_valid(raise_exception=True)
-        entries = [(item["patient"], item["status"]) for item in body.validated_data["attendance"]]
+        entries = [(item["patient"], item["status"]) for item in self.validated(BulkAttendanceSerializer)["attendance"]]
         group_session_attendance_record(session=session, entries=entries, by=self.caller)
         return Response(GroupAttendanceSerializer(group_attendance_list(session=session), many=True).data)
 
@@ -291,14 +276,9 @@ class OutsideMeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cl
     serializer_class = OutsideMeetingSerializer
     filterset_class = OutsideMeetingFilter
 
-    def get_queryset(self) -> Any:
-        if self.is_schema_generation:
-            return OutsideMeeting.objects.none()
-        return outside_meeting_list(clinic=self.caller.clinic)
+    def select(self, clinic: Clinic) -> QuerySet[OutsideMeeting]:
+        return outside_meeting_list(clinic=clinic)
 
     @idempotent
     def create(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        meeting = outside_meeting_record(by=self.caller, **serializer.validated_data)
-        return Response(self.get_serializer(meeting).data, status=status.HTTP_201_CREATED)
+        return self.created(outside_meeting_record(by=self.caller, **self.validated()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import django_filters
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -15,11 +16,12 @@ from aftercare.api.fields import patient_field
 from aftercare.models import AftercarePlan, PlanActivity, PlanStatus, TriggerCategory
 from aftercare.models.choices import PLAN_CREATION_STATUSES
 from aftercare.selectors.schedule import plan_list
-from aftercare.services.plans import plan_create, plan_transition, plan_update
+from aftercare.services.plans import ACTIVITY_FIELDS, PLAN_FIELDS, plan_create, plan_transition, plan_update
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.serializers import FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
+from clinic.models import Clinic
 
 PHONE_CHARACTERS = set("+0123456789 -().")
 
@@ -58,19 +60,7 @@ class PlanActivitySerializer(serializers.ModelSerializer[PlanActivity]):
 
     class Meta:
         model = PlanActivity
-        fields = [
-            "id",
-            "kind",
-            "frequency_count",
-            "frequency_period",
-            "provider",
-            "medication",
-            "dose_schedule",
-            "medication_started_on",
-            "support_group_kind",
-            "wellness_kind",
-            "notes",
-        ]
+        fields = ["id", *ACTIVITY_FIELDS]
         extra_kwargs = {"frequency_count": {"min_value": 1, "max_value": 31}}
 
 
@@ -95,24 +85,7 @@ class PlanSerializer(FastReadMixin, serializers.ModelSerializer[AftercarePlan]):
 
     class Meta:
         model = AftercarePlan
-        fields = [
-            "id",
-            "patient",
-            "status",
-            "start_date",
-            "end_date",
-            "goals",
-            "warning_signs",
-            "triggers",
-            "coping_strategies",
-            "daily_routine",
-            "emergency_plan",
-            "support_persons",
-            "sponsor",
-            "activities",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", "patient", "status", *PLAN_FIELDS, "activities", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         # One active plan per patient is the database's rule (and the service's 400 naming
         # `status`); DRF's validator for that constraint would demand `status` in every body.
@@ -163,10 +136,8 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScoped
     serializer_class = PlanSerializer
     filterset_class = PlanFilter
 
-    def get_queryset(self) -> Any:
-        if self.is_schema_generation:
-            return AftercarePlan.objects.none()
-        return plan_list(clinic=self.caller.clinic)
+    def select(self, clinic: Clinic) -> QuerySet[AftercarePlan]:
+        return plan_list(clinic=clinic)
 
     def _read(self, plan: AftercarePlan, status_code: int = status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=plan.pk)
@@ -174,9 +145,7 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScoped
 
     @idempotent
     def create(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
+        fields = self.validated()
         patient = fields.pop("patient")
         activities = [dict(item) for item in fields.pop("activities", [])]
         plan = plan_create(patient=patient, by=self.caller, activities=activities, **fields)
@@ -184,9 +153,7 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScoped
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
         plan = self.get_object()
-        serializer = self.get_serializer(plan, data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
+        fields = self.validated(instance=plan, partial=partial)
         if "patient" in fields and fields.pop("patient") != plan.patient:
             raise serializers.ValidationError({"patient": ["A plan cannot move to another patient."]})
         if "status" in fields and fields.pop("status") != plan.status:
@@ -202,9 +169,8 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScoped
 
     def _transition(self, request: Request, pk: str, to: str) -> Response:
         plan = self.get_object()
-        body = PlanTransitionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        return self._read(plan_transition(plan=plan, to=to, on=body.validated_data.get("date")))
+        body = self.validated(PlanTransitionSerializer)
+        return self._read(plan_transition(plan=plan, to=to, on=body.get("date")))
 
     @extend_schema(
         summary="Activate a draft plan (one active plan per patient)", request=PlanTransitionSerializer, tags=["plans"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.urls import reverse
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,11 +15,18 @@ from rest_framework.response import Response
 from aftercare.api.fields import activity_field, clinician_field, patient_field
 from aftercare.models import AppointmentSeries
 from aftercare.selectors.schedule import series_list
-from aftercare.services.series import EDITABLE_FIELDS, parse_rrule, series_create, series_end, series_update
+from aftercare.services.series import (
+    EDITABLE_FIELDS,
+    SERIES_FIELDS,
+    parse_rrule,
+    series_create,
+    series_end,
+    series_update,
+)
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.views import ClinicScopedViewSet
-from clinic.models import validate_time_zone
+from clinic.models import Clinic, validate_time_zone
 
 
 class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
@@ -37,25 +44,7 @@ class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
 
     class Meta:
         model = AppointmentSeries
-        fields = [
-            "id",
-            "patient",
-            "clinician",
-            "activity",
-            "kind",
-            "rrule",
-            "starts_on",
-            "local_start_time",
-            "duration_minutes",
-            "time_zone",
-            "location",
-            "telehealth_url",
-            "ended_on",
-            "materialized_until",
-            "skipped_dates",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *SERIES_FIELDS, "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
         read_only_fields = ["id", "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
 
     def validate_rrule(self, value: str) -> str:
@@ -105,27 +94,17 @@ class SeriesViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScop
     serializer_class = SeriesSerializer
     filterset_class = SeriesFilter
 
-    def get_queryset(self) -> Any:
-        if self.is_schema_generation:
-            return AppointmentSeries.objects.none()
-        return series_list(clinic=self.caller.clinic)
+    def select(self, clinic: Clinic) -> QuerySet[AppointmentSeries]:
+        return series_list(clinic=clinic)
 
     @idempotent
     def create(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        series = series_create(by=self.caller, **serializer.validated_data)
-        headers = {"Location": reverse("api:appointment-series-detail", kwargs={"pk": series.pk})}
-        return Response(self.get_serializer(series).data, status=status.HTTP_201_CREATED, headers=headers)
+        return self.created(series_create(by=self.caller, **self.validated()))
 
     def partial_update(self, request: Request, pk: str) -> Response:
         series = self.get_object()
-        serializer = SeriesEditSerializer(
-            series, data=request.data, partial=True, context=self.get_serializer_context()
-        )
-        serializer.is_valid(raise_exception=True)
-        series = series_update(series=series, **serializer.validated_data)
-        return Response(self.get_serializer(series).data)
+        fields = self.validated(SeriesEditSerializer, series, partial=True)
+        return Response(self.get_serializer(series_update(series=series, **fields)).data)
 
     @extend_schema(
         summary="End a series",
@@ -137,6 +116,4 @@ class SeriesViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScop
     @idempotent
     def end(self, request: Request, pk: str) -> Response:
         series = self.get_object()
-        body = SeriesEndSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        return Response(self.get_serializer(series_end(series=series, **body.validated_data)).data)
+        return Response(self.get_serializer(series_end(series=series, **self.validated(SeriesEndSerializer))).data)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 import django_filters
-from django.urls import reverse
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status
+from rest_framework import mixins, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
@@ -20,7 +19,7 @@ from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilte
 from clinic.api.idempotency import idempotent
 from clinic.api.serializers import ClinicRelatedField, FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
-from clinic.models import Patient, PatientStatus, User
+from clinic.models import Clinic, Patient, PatientStatus, User
 from clinic.selectors.patients import care_staff_list, patient_list
 from clinic.services.patients import PATIENT_FIELDS, patient_create, patient_update, patient_upsert
 
@@ -103,30 +102,17 @@ class PatientViewSet(
     filter_backends = [FilterBackend, OrderingFilter]
     ordering_fields = ["created_at", "updated_at"]
 
-    def get_queryset(self) -> Any:
-        if self.is_schema_generation:
-            return Patient.objects.none()
-        return patient_list(clinic=self.caller.clinic)
-
-    def _respond(self, patient: Patient, status_code: int) -> Response:
-        headers = {}
-        if status_code == status.HTTP_201_CREATED:
-            headers["Location"] = reverse("api:patient-detail", kwargs={"pk": patient.pk})
-        return Response(self.get_serializer(patient).data, status=status_code, headers=headers)
+    def select(self, clinic: Clinic) -> QuerySet[Patient]:
+        return patient_list(clinic=clinic)
 
     @idempotent
     def create(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        patient = patient_create(clinic=self.caller.clinic, **serializer.validated_data)
-        return self._respond(patient, status.HTTP_201_CREATED)
+        return self.created(patient_create(clinic=self.caller.clinic, **self.validated()))
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
         patient = self.get_object()
-        serializer = self.get_serializer(patient, data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
-        patient = patient_update(patient=patient, **serializer.validated_data)
-        return self._respond(patient, status.HTTP_200_OK)
+        patient = patient_update(patient=patient, **self.validated(instance=patient, partial=partial))
+        return Response(self.get_serializer(patient).data)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         return self.update(request, pk, partial=True)
@@ -153,11 +139,9 @@ class PatientViewSet(
             raise ValidationError({"external_id": ["This query parameter is required."]})
         if len(external_id) > 64:
             raise ValidationError({"external_id": ["Ensure this field has no more than 64 characters."]})
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
+        fields = self.validated()
         body_id = fields.pop("external_id", None)
         if body_id is not None and body_id != external_id:
             raise ValidationError({"external_id": ["Differs from the external_id in the query string."]})
         patient, created = patient_upsert(clinic=self.caller.clinic, external_id=external_id, **fields)
-        return self._respond(patient, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return self.created(patient) if created else Response(self.get_serializer(patient).data)

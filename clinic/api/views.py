@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
-from rest_framework import routers, viewsets
+from django.urls import reverse
+from rest_framework import routers, status, viewsets
+from rest_framework.response import Response
 
 from clinic.auth.caller import Caller, get_caller
+from clinic.models import Clinic
 
 
 class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
@@ -23,6 +26,28 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     @property
     def is_schema_generation(self) -> bool:
         return bool(getattr(self, "swagger_fake_view", False))
+
+    def select(self, clinic: Clinic) -> QuerySet[Any]:
+        """The selector behind this resource, for the caller's clinic."""
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if self.is_schema_generation:
+            return self.get_serializer_class().Meta.model.objects.none()  # type: ignore[attr-defined,no-any-return]
+        return self.select(self.caller.clinic)
+
+    def validated(self, serializer_class: Any = None, instance: Any = None, *, partial: bool = False) -> dict[str, Any]:
+        """The request body, validated by this view's serializer (or the one given)."""
+        serializer = (serializer_class or self.get_serializer_class())(
+            instance, data=self.request.data, partial=partial, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def created(self, obj: Any) -> Response:
+        """201 with the new object and where it lives."""
+        location = reverse(f"api:{self.basename}-detail", kwargs={"pk": obj.pk})
+        return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     def paginate_queryset(self, queryset: QuerySet[Any]) -> Any:
         """A list page of plain columns is read as `.values()` rows: no model instances to build."""
