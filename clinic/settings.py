@@ -177,9 +177,20 @@ STORAGES = {
 }
 
 # --- Email -----------------------------------------------------------------------------------
-DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="reminders@aftercare.invalid")
+# The sender patients see: a deployment sets a neutral address of the clinic's own domain.
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="reminders@clinic.invalid")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-if "EMAIL_URL" in env or "EMAIL_URL_FILE" in env:
+if "ANYMAIL_PROVIDER" in env:
+    # An email provider's HTTP API through django-anymail: ANYMAIL_PROVIDER=postmark (or
+    # amazon_ses, sendgrid, mailgun, …) and its settings as ANYMAIL_<NAME>, for example
+    # ANYMAIL_POSTMARK_SERVER_TOKEN (or ANYMAIL_POSTMARK_SERVER_TOKEN_FILE).
+    EMAIL_BACKEND = f"anymail.backends.{env.str('ANYMAIL_PROVIDER')}.EmailBackend"
+    ANYMAIL = {
+        name.removeprefix("ANYMAIL_").removesuffix("_FILE"): env.str(name.removesuffix("_FILE"))
+        for name in env.ENVIRON
+        if name.startswith("ANYMAIL_") and not name.startswith("ANYMAIL_PROVIDER")
+    }
+elif "EMAIL_URL" in env or "EMAIL_URL_FILE" in env:
     _email = env.email_url("EMAIL_URL")
     EMAIL_BACKEND = _email["EMAIL_BACKEND"]
     EMAIL_HOST = _email.get("EMAIL_HOST", "")
@@ -192,7 +203,9 @@ elif EMBEDDED:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = DATA_DIR / "mail"
 else:
-    raise ImproperlyConfigured("EMAIL_URL must be set, e.g. smtp+tls://user:password@smtp.example.org:587")
+    raise ImproperlyConfigured(
+        "Set EMAIL_URL (e.g. smtp+tls://user:password@smtp.example.org:587) or ANYMAIL_PROVIDER."
+    )
 
 # --- Celery (read by tasks/celery.py through the CELERY_ namespace) -------------------------
 if "CELERY_BROKER_URL" in env or "CELERY_BROKER_URL_FILE" in env:
@@ -331,6 +344,8 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 
 # --- Aftercare -------------------------------------------------------------------------------
 AFTERCARE_IDEMPOTENCY_TTL_HOURS = env.int("AFTERCARE_IDEMPOTENCY_TTL_HOURS", default=24)
+# Where patients' links (unsubscribe) point: the public address of this deployment.
+AFTERCARE_PUBLIC_URL = env.str("AFTERCARE_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 AFTERCARE_HEALTH_BROKER_TIMEOUT = env.float("AFTERCARE_HEALTH_BROKER_TIMEOUT", default=2.0)
 
 # --- Logging: one line per event, never a request body (request bodies carry PHI) -----------

@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("clinic.api.urls", namespace="api")),
+    # Patients' one-click unsubscribe from reminder emails: the signed token is the credential.
+    path("r/unsubscribe/", include("aftercare.reminders.unsubscribe")),
 ]
 
 handler404 = "clinic.api.errors.not_found"

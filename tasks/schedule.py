@@ -7,6 +7,12 @@ from typing import Any
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "reminders-dispatch": {
+        "task": "tasks.reminders.reminders_dispatch",
+        "schedule": 60.0,
+        # A pass that waited longer than its own interval is replaced by the next one.
+        "options": {"expires": 55},
+    },
     # Idempotent, so running it hourly only keeps the 90-day horizon a day ahead at most.
     "series-materialize-all": {
         "task": "tasks.schedule_tasks.series_materialize_all",

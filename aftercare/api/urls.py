@@ -1,6 +1,7 @@
 from aftercare.api.appointments import AppointmentViewSet
 from aftercare.api.groups import GroupSessionViewSet, OutsideMeetingViewSet, SupportGroupViewSet
 from aftercare.api.plans import PlanViewSet
+from aftercare.api.reminders import ReminderViewSet
 from aftercare.api.series import SeriesViewSet
 from clinic.api.views import Router
 
@@ -11,5 +12,6 @@ router.register("appointment-series", SeriesViewSet, basename="appointment-serie
 router.register("support-groups", SupportGroupViewSet, basename="support-group")
 router.register("group-sessions", GroupSessionViewSet, basename="group-session")
 router.register("outside-meetings", OutsideMeetingViewSet, basename="outside-meeting")
+router.register("reminders", ReminderViewSet, basename="reminder")
 
 urlpatterns = router.urls

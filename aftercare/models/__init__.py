@@ -15,6 +15,7 @@ from aftercare.models.choices import (
 )
 from aftercare.models.groups import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
 from aftercare.models.plans import AftercarePlan, PlanActivity
+from aftercare.models.reminders import Reminder, ReminderKind, ReminderStatus
 
 __all__ = [
     "CANCELLED_STATUSES",
@@ -35,6 +36,9 @@ __all__ = [
     "OutsideMeetingKind",
     "PlanActivity",
     "PlanStatus",
+    "Reminder",
+    "ReminderKind",
+    "ReminderStatus",
     "SupportGroup",
     "SupportGroupKind",
     "TriggerCategory",

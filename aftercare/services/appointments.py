@@ -17,6 +17,7 @@ from aftercare.models import (
     AttendanceRecord,
     AttendanceStatus,
 )
+from aftercare.services.reminders import reminder_missed_session, reminders_sync_appointment
 from clinic.auth.caller import Caller
 from clinic.models import CARE_ROLES
 
@@ -82,6 +83,7 @@ def appointment_book(*, by: Caller, **fields: Any) -> Appointment:
     appointment = Appointment(clinic=by.clinic, **fields)
     _validate(appointment)
     save_checked(appointment, force_insert=True)
+    reminders_sync_appointment(appointment=appointment)
     return appointment
 
 
@@ -103,6 +105,7 @@ def appointment_move(*, appointment: Appointment, **fields: Any) -> Appointment:
         locked.detached = True
         changed.append("detached")
     save_checked(locked, update_fields=[*changed, "updated_at"])
+    reminders_sync_appointment(appointment=locked)
     return locked
 
 
@@ -154,4 +157,7 @@ def attendance_record(
         recorded_by_client=by.client,
         reason=reason.strip(),
     )
+    reminders_sync_appointment(appointment=locked, now=now)
+    if status == AttendanceStatus.MISSED and previous == AttendanceStatus.SCHEDULED:
+        reminder_missed_session(appointment=locked, now=now)
     return locked

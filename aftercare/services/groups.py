@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aftercare.models import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
+from aftercare.services.reminders import reminders_sync_group_session
 from clinic.auth.caller import Caller
 from clinic.models import Patient
 
@@ -70,6 +71,7 @@ def group_session_create(*, group: SupportGroup, **fields: Any) -> GroupSession:
         raise ValidationError({"ends_at": "Must be after starts_at."})
     session.full_clean(exclude=["group"], validate_constraints=False)
     session.save(force_insert=True)
+    reminders_sync_group_session(session=session)
     return session
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from aftercare.models import Appointment, AppointmentSeries, AttendanceStatus
 from aftercare.services.appointments import overlapping, save_checked
+from aftercare.services.reminders import reminders_sync_appointment
 from clinic.auth.caller import Caller
 
 logger = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ def series_materialize(*, series: AppointmentSeries, today: datetime.date | None
         except ValidationError:
             skipped.append(local_date.isoformat())
             continue
+        reminders_sync_appointment(appointment=appointment)
         created += 1
     locked.materialized_until = horizon
     locked.skipped_dates = sorted(set(skipped))

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 import zoneinfo
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from clinic.models.base import TimeStampedModel
+
+
+def default_reminder_offsets() -> list[int]:
+    return [48 * 60, 2 * 60]
 
 
 def validate_time_zone(value: str) -> None:
@@ -42,6 +48,19 @@ class Clinic(TimeStampedModel):
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     phone = models.CharField(max_length=32, blank=True, help_text="Shown to patients in reminders.")
     is_active = models.BooleanField(default=True)
+    # Reminder policy.
+    reminder_offsets_minutes = ArrayField(
+        models.PositiveIntegerField(),
+        default=default_reminder_offsets,
+        size=6,
+        help_text="How long before a session each reminder goes out, in minutes (elapsed time).",
+    )
+    quiet_hours_start = models.TimeField(default=datetime.time(21, 0), help_text="Local time; no email from here…")
+    quiet_hours_end = models.TimeField(default=datetime.time(8, 0), help_text="…until here.")
+    reminder_sender_name = models.CharField(max_length=100, blank=True, help_text="Default: the display name.")
+    missed_session_message = models.BooleanField(
+        default=False, help_text="Email a patient who missed a session, asking them to call."
+    )
 
     class Meta(TimeStampedModel.Meta):
         ordering = ["name"]

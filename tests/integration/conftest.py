@@ -39,33 +39,42 @@ def broker_url(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def worker(broker_url: str, transactional_db: None) -> Iterator[str]:
-    """A Celery worker process on its own queue; yields the queue name."""
-    queue = f"aftercare-test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "CELERY_BROKER_URL": broker_url}
-    process = subprocess.Popen(
+def start_worker(broker_url: str, queue: str, *, env: dict[str, str] | None = None, concurrency: int = 1) -> Any:
+    """A Celery worker process on `queue`, against this test's database."""
+    return subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "tasks", "worker",
-            "--queues", queue, "--concurrency", "1", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+            sys.executable, "-m", "celery", "-A", "tasks", "worker", "--queues", queue,
+            "--concurrency", str(concurrency), "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+            "--hostname", f"{uuid.uuid4().hex[:6]}@%h",
         ],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "DATABASE_URL": test_database_url(), "CELERY_BROKER_URL": broker_url, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
+
+
+def stop(process: Any) -> None:
+    process.terminate()
+    try:
+        output, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    # Shown by pytest only when the test fails.
+    print(output)
+
+
+@pytest.fixture
+def worker(broker_url: str, transactional_db: None) -> Iterator[str]:
+    """A Celery worker process on its own queue; yields the queue name."""
+    queue = f"aftercare-test-{uuid.uuid4().hex[:8]}"
+    process = start_worker(broker_url, queue)
     try:
         yield queue
     finally:
-        process.terminate()
-        try:
-            output, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-        # Shown by pytest only when the test fails.
-        print(output)
+        stop(process)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 45.0) -> Any:

@@ -1,0 +1,1 @@
+"""Patient-facing reminder emails and the unsubscribe link they carry."""

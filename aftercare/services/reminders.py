@@ -1,0 +1,168 @@
+"""When reminders go out, and keeping their rows in step with the sessions they are for.
+
+Offsets are elapsed time before the session (48 h is 48 hours, whatever a DST change does to the
+wall clock). A reminder due inside the clinic's quiet hours goes out at the end of the previous
+allowed window (one minute before quiet hours begin), and never once the session has started.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from aftercare.models import Appointment, AttendanceStatus, GroupSession, Reminder, ReminderKind, ReminderStatus
+from clinic.models import Clinic, Patient, PatientStatus
+
+_BEFORE_QUIET = datetime.timedelta(minutes=1)
+
+
+def in_quiet_hours(moment: datetime.time, start: datetime.time, end: datetime.time) -> bool:
+    if start == end:
+        return False
+    if start < end:  # e.g. 13:00 to 14:00
+        return start <= moment < end
+    return moment >= start or moment < end  # across midnight, e.g. 21:00 to 08:00
+
+
+def _local(day: datetime.date, at: datetime.time, zone: zoneinfo.ZoneInfo) -> datetime.datetime:
+    # Through UTC and back, so a wall-clock time inside a DST gap becomes a real instant.
+    return datetime.datetime.combine(day, at, tzinfo=zone).astimezone(datetime.UTC)
+
+
+def allowed_send_at(due: datetime.datetime, clinic: Clinic) -> datetime.datetime:
+    """`due`, or when it falls in quiet hours, one minute before those quiet hours began."""
+    zone = clinic.zone
+    local = due.astimezone(zone)
+    start, end = clinic.quiet_hours_start, clinic.quiet_hours_end
+    if not in_quiet_hours(local.timetz().replace(tzinfo=None), start, end):
+        return due
+    day = local.date()
+    if start > end and local.time() < end:
+        day -= datetime.timedelta(days=1)  # after midnight: the quiet hours began yesterday evening
+    return _local(day, start, zone) - _BEFORE_QUIET
+
+
+def reminder_send_at(
+    *, starts_at: datetime.datetime, offset_minutes: int, clinic: Clinic, now: datetime.datetime
+) -> datetime.datetime | None:
+    """When the reminder `offset_minutes` before `starts_at` goes out; None when it no longer can."""
+    # In UTC: Python subtracts wall-clock time from a zone-aware datetime, which across a DST
+    # change is not the elapsed time the offset means.
+    due = starts_at.astimezone(datetime.UTC) - datetime.timedelta(minutes=offset_minutes)
+    send_at = allowed_send_at(due, clinic)
+    if send_at < now:
+        # Booked late: the reminder goes now, if now is allowed; otherwise it is skipped (the next
+        # offset, or the session itself, is close).
+        send_at = now
+        if allowed_send_at(now, clinic) != now:
+            return None
+    if send_at >= starts_at:
+        return None
+    return send_at
+
+
+def _wants_reminders(patient: Patient) -> bool:
+    return bool(patient.reminders_opt_in and patient.email and patient.status == PatientStatus.ACTIVE)
+
+
+def _cancel(rows: QuerySet[Reminder]) -> int:
+    return rows.filter(status=ReminderStatus.PENDING).update(status=ReminderStatus.CANCELLED)
+
+
+@transaction.atomic
+def reminders_sync_appointment(*, appointment: Appointment, now: datetime.datetime | None = None) -> int:
+    """Make the appointment's pending reminders match it: cancelled when it is, recomputed when it
+    moves (the old rows are cancelled, new ones made for the new time). Returns rows created."""
+    now = now or timezone.now()
+    pending = Reminder.objects.filter(
+        appointment=appointment, kind=ReminderKind.APPOINTMENT, status=ReminderStatus.PENDING
+    )
+    if appointment.attendance_status != AttendanceStatus.SCHEDULED or not _wants_reminders(appointment.patient):
+        _cancel(pending)
+        return 0
+    _cancel(pending.exclude(starts_at=appointment.starts_at))
+    clinic = appointment.patient.clinic
+    created = 0
+    for offset in clinic.reminder_offsets_minutes:
+        send_at = reminder_send_at(starts_at=appointment.starts_at, offset_minutes=offset, clinic=clinic, now=now)
+        if send_at is None:
+            continue
+        _, made = Reminder.objects.get_or_create(
+            appointment=appointment,
+            kind=ReminderKind.APPOINTMENT,
+            offset_minutes=offset,
+            starts_at=appointment.starts_at,
+            defaults={"clinic": clinic, "patient": appointment.patient, "send_at": send_at},
+        )
+        created += made
+    return created
+
+
+@transaction.atomic
+def reminders_sync_group_session(*, session: GroupSession, now: datetime.datetime | None = None) -> int:
+    """Reminders for the members of a group on the session's date."""
+    now = now or timezone.now()
+    pending = Reminder.objects.filter(group_session=session, status=ReminderStatus.PENDING)
+    if session.cancelled:
+        _cancel(pending)
+        return 0
+    _cancel(pending.exclude(starts_at=session.starts_at))
+    clinic = session.group.clinic
+    day = session.starts_at.astimezone(clinic.zone).date()
+    members = (
+        Patient.objects.filter(
+            group_memberships__group=session.group,
+            group_memberships__joined_on__lte=day,
+        )
+        .exclude(group_memberships__left_on__lt=day)
+        .distinct()
+    )
+    created = 0
+    for patient in members:
+        if not _wants_reminders(patient):
+            continue
+        for offset in clinic.reminder_offsets_minutes:
+            send_at = reminder_send_at(starts_at=session.starts_at, offset_minutes=offset, clinic=clinic, now=now)
+            if send_at is None:
+                continue
+            _, made = Reminder.objects.get_or_create(
+                group_session=session,
+                patient=patient,
+                kind=ReminderKind.GROUP_SESSION,
+                offset_minutes=offset,
+                starts_at=session.starts_at,
+                defaults={"clinic": clinic, "send_at": send_at},
+            )
+            created += made
+    return created
+
+
+@transaction.atomic
+def reminder_missed_session(*, appointment: Appointment, now: datetime.datetime | None = None) -> Reminder | None:
+    """'We missed you, call us' after a no-show, where the clinic has turned it on."""
+    now = now or timezone.now()
+    clinic = appointment.patient.clinic
+    if not clinic.missed_session_message or not _wants_reminders(appointment.patient):
+        return None
+    send_at = now
+    if allowed_send_at(now, clinic) != now:
+        # In quiet hours: the next morning, when they end.
+        local_day = now.astimezone(clinic.zone).date()
+        morning = _local(local_day, clinic.quiet_hours_end, clinic.zone)
+        send_at = (
+            morning
+            if morning > now
+            else _local(local_day + datetime.timedelta(days=1), clinic.quiet_hours_end, clinic.zone)
+        )
+    reminder, _ = Reminder.objects.get_or_create(
+        appointment=appointment,
+        kind=ReminderKind.MISSED_SESSION,
+        offset_minutes=0,
+        starts_at=appointment.starts_at,
+        defaults={"clinic": clinic, "patient": appointment.patient, "send_at": send_at},
+    )
+    return reminder

@@ -1,0 +1,14 @@
+"""Reminder sending. The beat task runs every minute; the database decides what is due, so a
+redelivered or duplicated message sends nothing new."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="tasks.reminders.reminders_dispatch")
+def reminders_dispatch() -> int:
+    from aftercare.services.reminder_dispatch import reminders_dispatch_all, reminders_recover_stuck
+
+    reminders_recover_stuck()
+    return reminders_dispatch_all().sent

@@ -1,0 +1,79 @@
+"""The settings module, imported afresh in a subprocess with a given environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = {
+    "PATH": os.environ.get("PATH", ""),
+    "DJANGO_SECRET_KEY": "settings-test-secret-key-0123456789abcdefghij",
+    "DATABASE_URL": "postgres://settings@127.0.0.1:1/settings",
+    "CELERY_BROKER_URL": "memory://",
+    "EMAIL_URL": "consolemail://",
+}
+SHOW = "import json, sys, clinic.settings as s; print(json.dumps({n: str(getattr(s, n, None)) for n in sys.argv[1:]}))"
+
+
+def settings_with(env: dict[str, str], *names: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", SHOW, *names],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def values(env: dict[str, str], *names: str) -> dict[str, str]:
+    result = settings_with(env, *names)
+    assert result.returncode == 0, result.stderr
+    parsed: dict[str, str] = json.loads(result.stdout)
+    return parsed
+
+
+@pytest.mark.parametrize("word", ["treu", "maybe", "2"])
+def test_a_boolean_setting_that_is_not_a_clear_yes_or_no_is_refused(word: str) -> None:
+    result = settings_with({**BASE, "DJANGO_SECURE_SSL_REDIRECT": word}, "SECURE_SSL_REDIRECT")
+    assert result.returncode != 0
+    assert "DJANGO_SECURE_SSL_REDIRECT" in result.stderr
+
+
+def test_production_settings_are_secure_by_default() -> None:
+    got = values(BASE, "DEBUG", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "SECURE_HSTS_SECONDS", "ALLOWED_HOSTS")
+    assert got == {
+        "DEBUG": "False",
+        "SECURE_SSL_REDIRECT": "True",
+        "SESSION_COOKIE_SECURE": "True",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "ALLOWED_HOSTS": "[]",
+    }
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_URL"])
+def test_production_refuses_to_start_without_each_required_setting(missing: str) -> None:
+    env = {key: value for key, value in BASE.items() if key != missing}
+    result = settings_with(env, "DEBUG")
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_a_secret_can_come_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("file-secret-key-0123456789abcdefghijklmnop")
+    env = {key: value for key, value in BASE.items() if key != "DJANGO_SECRET_KEY"}
+    assert values({**env, "DJANGO_SECRET_KEY_FILE": str(secret)}, "SECRET_KEY")["SECRET_KEY"] == secret.read_text()
+
+
+def test_an_email_provider_is_configured_through_anymail() -> None:
+    env = {key: value for key, value in BASE.items() if key != "EMAIL_URL"}
+    got = values(
+        {**env, "ANYMAIL_PROVIDER": "postmark", "ANYMAIL_POSTMARK_SERVER_TOKEN": "token-123"},
+        "EMAIL_BACKEND",
+        "ANYMAIL",
+    )
+    assert got["EMAIL_BACKEND"] == "anymail.backends.postmark.EmailBackend"
+    assert got["ANYMAIL"] == str({"POSTMARK_SERVER_TOKEN": "token-123"})
