@@ -12,3 +12,10 @@ def reminders_dispatch() -> int:
 
     reminders_recover_stuck()
     return reminders_dispatch_all().sent
+
+
+@shared_task(name="tasks.reminders.digests_send")
+def digests_send() -> int:
+    from aftercare.services.digests import digests_send as send
+
+    return send()

@@ -7,6 +7,12 @@ from typing import Any
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Each clinic's 07:00 comes at a different UTC hour; the task sends to those where it is now.
+    "digests-send": {
+        "task": "tasks.reminders.digests_send",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 9 * 60},
+    },
     "reminders-dispatch": {
         "task": "tasks.reminders.reminders_dispatch",
         "schedule": 60.0,

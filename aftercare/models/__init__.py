@@ -15,7 +15,7 @@ from aftercare.models.choices import (
 )
 from aftercare.models.groups import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
 from aftercare.models.plans import AftercarePlan, PlanActivity
-from aftercare.models.reminders import Reminder, ReminderKind, ReminderStatus
+from aftercare.models.reminders import DigestSent, Reminder, ReminderKind, ReminderStatus
 
 __all__ = [
     "CANCELLED_STATUSES",
@@ -26,6 +26,7 @@ __all__ = [
     "AppointmentSeries",
     "AttendanceRecord",
     "AttendanceStatus",
+    "DigestSent",
     "FrequencyPeriod",
     "GroupAttendance",
     "GroupAttendanceStatus",

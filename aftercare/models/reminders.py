@@ -75,3 +75,18 @@ class Reminder(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Reminder {self.pk}"
+
+
+class DigestSent(models.Model):
+    """That a staff member's daily digest for a date went out: at most one each day."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("clinic.User", on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["clinic", "user", "date"], name="digest_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"Digest {self.pk}"

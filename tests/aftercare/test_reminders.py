@@ -281,3 +281,40 @@ def test_dispatchers_racing_over_the_same_due_rows_send_each_once() -> None:
     assert set(sent.values_list("attempts", flat=True)) == {1}
     assert len({m.extra_headers["Message-ID"] for m in mail.outbox}) == 32
     connection.close()
+
+
+def test_a_missed_session_brings_a_we_missed_you_message_where_the_clinic_wants_it(chicago: Clinic, ehr_a: Any) -> None:
+    from aftercare.services.appointments import attendance_record
+    from clinic.auth.caller import Caller
+    from clinic.auth.scopes import ALL_SCOPES
+
+    by = Caller(clinic=chicago, scopes=ALL_SCOPES, client=ehr_a.client)
+    quiet = _appointment(chicago, at("2026-11-24 10:00"))
+    with time_machine.travel(at("2026-11-24 11:00"), tick=False):
+        attendance_record(appointment=quiet, status="missed", by=by)
+        assert not Reminder.objects.filter(kind="missed_session").exists()  # off by default
+        chicago.missed_session_message = True
+        chicago.save()
+        wanted = _appointment(chicago, at("2026-11-24 10:30"))
+        attendance_record(appointment=wanted, status="missed", by=by)
+        assert reminders_dispatch().sent == 1
+    message = mail.outbox[0]
+    assert message.to == [wanted.patient.email]
+    assert "+1 312-555-0100" in message.body
+    assert not message.attachments  # no calendar entry for a session that is over
+
+
+def test_a_missed_session_in_quiet_hours_is_followed_up_in_the_morning(chicago: Clinic, ehr_a: Any) -> None:
+    from aftercare.services.appointments import attendance_record
+    from clinic.auth.caller import Caller
+    from clinic.auth.scopes import ALL_SCOPES
+
+    chicago.missed_session_message = True
+    chicago.save()
+    late = _appointment(chicago, at("2026-11-24 20:30"))
+    with time_machine.travel(at("2026-11-24 21:40"), tick=False):
+        attendance_record(
+            appointment=late, status="missed", by=Caller(clinic=chicago, scopes=ALL_SCOPES, client=ehr_a.client)
+        )
+    follow_up = Reminder.objects.get(kind="missed_session")
+    assert follow_up.send_at == at("2026-11-25 08:00")
