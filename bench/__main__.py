@@ -10,7 +10,7 @@ import django
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
-    from bench import api_lists, seed
+    from bench import api_lists, reminders, seed
     from bench.harness import scratch_database
 
     with scratch_database():
@@ -19,6 +19,8 @@ def main() -> None:
         print(f"== seeded {seed.PATIENTS} patients and {appointments} appointments in {seconds:.0f} s")
         print("== API list endpoints")
         api_lists.run(clinic)
+        print(f"== reminder dispatch ({reminders.ITEMS} due reminders)")
+        reminders.run(clinic)
 
 
 if __name__ == "__main__":

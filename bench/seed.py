@@ -60,11 +60,21 @@ def seed(*, patients: int = PATIENTS, per_patient: int = APPOINTMENTS_PER_PATIEN
             JOIN clinicians c ON c.c = p.n %% %s
             CROSS JOIN generate_series(0, %s - 1) AS k
             CROSS JOIN LATERAL (
-                SELECT timestamptz '2025-01-01 14:00+00'
+                -- Each clinician's slots, hour after hour, half of them past and half ahead.
+                SELECT date_trunc('hour', now()) - make_interval(hours => %s)
                     + make_interval(hours => ((p.n / %s) * %s + k)::int) AS starts_at
             ) AS slot
             """,
-            [clinic.pk, clinicians, per_patient, CLINICIANS, per_patient, CLINICIANS, per_patient],
+            [
+                clinic.pk,
+                clinicians,
+                per_patient,
+                CLINICIANS,
+                per_patient,
+                patients // CLINICIANS * per_patient // 2,
+                CLINICIANS,
+                per_patient,
+            ],
         )
         cursor.execute("SET session_replication_role = DEFAULT")
         # What autovacuum would have done by now on a settled database. Left to autovacuum, it

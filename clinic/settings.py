@@ -211,6 +211,11 @@ else:
 if "CELERY_BROKER_URL" in env or "CELERY_BROKER_URL_FILE" in env:
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
+    if CELERY_BROKER_URL.startswith("filesystem"):
+        from clinic import embedded
+
+        # Every process must use the same folders, or publishers and workers never meet.
+        _, CELERY_BROKER_TRANSPORT_OPTIONS = embedded.filesystem_broker(DATA_DIR)
 elif EMBEDDED:
     from clinic import embedded
 

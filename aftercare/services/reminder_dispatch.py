@@ -122,6 +122,7 @@ def reminders_dispatch(
             to_send.append(reminder)
     if not to_send:
         return result
+    sent: list[Reminder] = []
     connection = connection or mail.get_connection(fail_silently=False)
     with connection:  # one connection for the whole batch
         for reminder in to_send:
@@ -140,8 +141,14 @@ def reminders_dispatch(
                 _finish(reminder, ReminderStatus.FAILED, last_error=type(exc).__name__[:200])
                 result.failed += 1
                 continue
-            _finish(reminder, ReminderStatus.SENT, sent_at=timezone.now(), provider_message_id=_message_id(message))
-            result.sent += 1
+            reminder.status = ReminderStatus.SENT
+            reminder.sent_at = timezone.now()
+            reminder.provider_message_id = _message_id(message)
+            sent.append(reminder)
+    # One statement for the batch's successes. The rows are this worker's (claimed); should it die
+    # before this line, they stay `sending` and are failed by recovery, never sent again.
+    Reminder.objects.bulk_update(sent, ["status", "sent_at", "provider_message_id"])
+    result.sent = len(sent)
     return result
 
 

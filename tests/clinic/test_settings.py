@@ -77,3 +77,11 @@ def test_an_email_provider_is_configured_through_anymail() -> None:
     )
     assert got["EMAIL_BACKEND"] == "anymail.backends.postmark.EmailBackend"
     assert got["ANYMAIL"] == str({"POSTMARK_SERVER_TOKEN": "token-123"})
+
+
+def test_a_filesystem_broker_always_uses_the_data_directorys_folders(tmp_path: Path) -> None:
+    got = values(
+        {**BASE, "CELERY_BROKER_URL": "filesystem://", "AFTERCARE_DATA_DIR": str(tmp_path)},
+        "CELERY_BROKER_TRANSPORT_OPTIONS",
+    )
+    assert str(tmp_path / "broker" / "queue") in got["CELERY_BROKER_TRANSPORT_OPTIONS"]
