@@ -74,11 +74,13 @@ def filesystem_broker(data_dir: Path) -> tuple[str, dict[str, Any]]:
     """Celery's filesystem transport: every worker and beat on this machine shares one folder."""
     queue = data_dir / "broker" / "queue"
     processed = data_dir / "broker" / "processed"
-    queue.mkdir(parents=True, exist_ok=True)
-    processed.mkdir(parents=True, exist_ok=True)
+    control = data_dir / "broker" / "control"  # kombu's default is ./control, wherever a process runs
+    for folder in (queue, processed, control):
+        folder.mkdir(parents=True, exist_ok=True)
     return "filesystem://", {
         "data_folder_in": str(queue),
         "data_folder_out": str(queue),
         "processed_folder": str(processed),
+        "control_folder": str(control),
         "store_processed": False,
     }

@@ -84,4 +84,6 @@ def test_a_filesystem_broker_always_uses_the_data_directorys_folders(tmp_path: P
         {**BASE, "CELERY_BROKER_URL": "filesystem://", "AFTERCARE_DATA_DIR": str(tmp_path)},
         "CELERY_BROKER_TRANSPORT_OPTIONS",
     )
-    assert str(tmp_path / "broker" / "queue") in got["CELERY_BROKER_TRANSPORT_OPTIONS"]
+    options = got["CELERY_BROKER_TRANSPORT_OPTIONS"]
+    for folder in ("queue", "processed", "control"):
+        assert str(tmp_path / "broker" / folder) in options
