@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 	$(TYPECHECK_ENV) $(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache .hypothesis

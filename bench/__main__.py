@@ -1,8 +1,10 @@
-"""`make bench`: every benchmark, each as a ratio against a baseline measured in the same run."""
+"""`make bench`: every benchmark, each as a ratio against a baseline measured in the same run.
+`make bench BENCH=reminders` (or `python -m bench reminders api_lists`) runs only those named."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import django
 
@@ -13,14 +15,17 @@ def main() -> None:
     from bench import api_lists, reminders, seed
     from bench.harness import scratch_database
 
+    chosen = set(sys.argv[1:]) or {"api_lists", "reminders"}
     with scratch_database():
         clinic, seconds = seed.seed()
         appointments = seed.PATIENTS * seed.APPOINTMENTS_PER_PATIENT
         print(f"== seeded {seed.PATIENTS} patients and {appointments} appointments in {seconds:.0f} s")
-        print("== API list endpoints")
-        api_lists.run(clinic)
-        print(f"== reminder dispatch ({reminders.ITEMS} due reminders)")
-        reminders.run(clinic)
+        if "api_lists" in chosen:
+            print("== API list endpoints")
+            api_lists.run(clinic)
+        if "reminders" in chosen:
+            print(f"== reminder dispatch ({reminders.ITEMS} due reminders)")
+            reminders.run(clinic)
 
 
 if __name__ == "__main__":

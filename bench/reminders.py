@@ -17,6 +17,7 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 from django.conf import settings
 from django.db import connection
+from django.db.models import Count
 
 from aftercare.models import Reminder, ReminderStatus
 from bench.harness import ROOT
@@ -143,8 +144,11 @@ def _dispatch(clinic: Clinic, items: int) -> tuple[float, float]:
     finally:
         memory.running = False
         _stop(process)
-    sent = Reminder.objects.filter(status=ReminderStatus.SENT).count()
-    assert sent == items, f"{sent} of {items} sent"
+    statuses = dict(Reminder.objects.values_list("status").annotate(count=Count("pk")).order_by())
+    errors = dict(
+        Reminder.objects.exclude(last_error="").values_list("last_error").annotate(count=Count("pk")).order_by()
+    )
+    assert statuses.get(ReminderStatus.SENT) == items, f"not all sent: {statuses}, errors {errors}"
     return items / elapsed, memory.peak / 2**20
 
 

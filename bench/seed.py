@@ -17,7 +17,7 @@ CLINICIANS = 50
 
 def seed(*, patients: int = PATIENTS, per_patient: int = APPOINTMENTS_PER_PATIENT) -> tuple[Clinic, float]:
     started = time.perf_counter()
-    clinic = Clinic.objects.create(slug="bench", name="Bench Recovery", time_zone="America/Chicago")
+    clinic = Clinic.objects.create(slug="bench", name="Bench Health", time_zone="America/Chicago")
     other = Clinic.objects.create(slug="bench-other", name="Other", time_zone="UTC")
     clinicians = []
     for index in range(CLINICIANS):

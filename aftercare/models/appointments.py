@@ -9,6 +9,7 @@ from django.db import models
 from aftercare.models.choices import CANCELLED_STATUSES, ActivityKind, AttendanceStatus
 from aftercare.models.plans import PlanActivity
 from clinic.models import Clinic, IntegrationClient, Patient, TimeStampedModel
+from clinic.privacy import validate_patient_visible
 
 _FREE_STATUSES_SQL = ", ".join(f"'{status}'" for status in sorted(CANCELLED_STATUSES))
 
@@ -57,8 +58,8 @@ class AppointmentSeries(TimeStampedModel):
     local_start_time = models.TimeField()
     duration_minutes = models.PositiveSmallIntegerField()
     time_zone = models.CharField(max_length=64)
-    location = models.CharField(max_length=200, blank=True)
-    telehealth_url = models.URLField(blank=True)
+    location = models.CharField(max_length=200, blank=True, validators=[validate_patient_visible])
+    telehealth_url = models.URLField(blank=True, validators=[validate_patient_visible])
     ended_on = models.DateField(null=True, blank=True, help_text="No occurrences after this date.")
     materialized_until = models.DateField(null=True, blank=True)
     skipped_dates = models.JSONField(
@@ -86,8 +87,8 @@ class Appointment(TimeStampedModel):
     kind = models.CharField(max_length=30, choices=ActivityKind.choices)
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    location = models.CharField(max_length=200, blank=True)
-    telehealth_url = models.URLField(blank=True)
+    location = models.CharField(max_length=200, blank=True, validators=[validate_patient_visible])
+    telehealth_url = models.URLField(blank=True, validators=[validate_patient_visible])
     series = models.ForeignKey(
         AppointmentSeries, on_delete=models.PROTECT, null=True, blank=True, related_name="appointments"
     )

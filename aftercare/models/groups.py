@@ -7,6 +7,7 @@ from django.db import models
 
 from aftercare.models.choices import GroupAttendanceStatus, OutsideMeetingKind, SupportGroupKind
 from clinic.models import Clinic, IntegrationClient, Patient, TimeStampedModel
+from clinic.privacy import validate_patient_visible
 
 
 class SupportGroup(TimeStampedModel):
@@ -14,7 +15,7 @@ class SupportGroup(TimeStampedModel):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=SupportGroupKind.choices)
     facilitator = models.CharField(max_length=200, blank=True)
-    location = models.CharField(max_length=200, blank=True)
+    location = models.CharField(max_length=200, blank=True, validators=[validate_patient_visible])
     is_active = models.BooleanField(default=True)
 
     class Meta(TimeStampedModel.Meta):
@@ -53,7 +54,7 @@ class GroupSession(TimeStampedModel):
     group = models.ForeignKey(SupportGroup, on_delete=models.PROTECT, related_name="sessions")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    location = models.CharField(max_length=200, blank=True)
+    location = models.CharField(max_length=200, blank=True, validators=[validate_patient_visible])
     cancelled = models.BooleanField(default=False)
 
     class Meta(TimeStampedModel.Meta):

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from clinic.models.base import TimeStampedModel
+from clinic.privacy import forbidden_words_in, validate_patient_visible
 
 
 def default_reminder_offsets() -> list[int]:
@@ -44,6 +45,7 @@ class Clinic(TimeStampedModel):
             "The neutral name patients see in reminders (e.g. 'Riverbend Health'). "
             "It must not reveal the kind of treatment."
         ),
+        validators=[validate_patient_visible],
     )
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     phone = models.CharField(max_length=32, blank=True, help_text="Shown to patients in reminders.")
@@ -57,7 +59,9 @@ class Clinic(TimeStampedModel):
     )
     quiet_hours_start = models.TimeField(default=datetime.time(21, 0), help_text="Local time; no email from here…")
     quiet_hours_end = models.TimeField(default=datetime.time(8, 0), help_text="…until here.")
-    reminder_sender_name = models.CharField(max_length=100, blank=True, help_text="Default: the display name.")
+    reminder_sender_name = models.CharField(
+        max_length=100, blank=True, help_text="Default: the display name.", validators=[validate_patient_visible]
+    )
     missed_session_message = models.BooleanField(
         default=False, help_text="Email a patient who missed a session, asking them to call."
     )
@@ -67,6 +71,19 @@ class Clinic(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        # Without a display name, patients see the clinic's own name: it must be neutral too.
+        if not self.display_name and self.name and forbidden_words_in(self.name):
+            raise ValidationError(
+                {
+                    "display_name": ValidationError(
+                        "The clinic's name is not neutral enough for patients' email; give a display name.",
+                        code="required",
+                    )
+                }
+            )
 
     @property
     def public_name(self) -> str:

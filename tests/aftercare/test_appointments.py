@@ -64,6 +64,9 @@ def test_booking_then_moving_an_appointment(ehr_a: Persona, clinician: Any) -> N
         ({"starts_at": "tomorrow"}, "starts_at"),
         ({"kind": "hypnosis"}, "kind"),
         ({"telehealth_url": "not a url"}, "telehealth_url"),
+        # Reminder emails show the place and the link to the patient (and whoever reads their mail).
+        ({"location": "Methadone dispensary, room 2"}, "location"),
+        ({"telehealth_url": "https://video.example.org/detox-group"}, "telehealth_url"),
     ],
 )
 def test_a_bad_booking_is_400_naming_the_field(

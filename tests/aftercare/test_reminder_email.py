@@ -15,16 +15,11 @@ import icalendar
 import pytest
 from django.core import mail
 from django.core.mail import EmailMessage
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from aftercare.reminders.email import (
-    FORBIDDEN_WORDS,
-    ReminderContent,
-    forbidden_words_in,
-    missed_session_message,
-    reminder_message,
-)
+from aftercare.reminders.email import ReminderContent, missed_session_message, reminder_message
+from clinic.privacy import FORBIDDEN_WORDS, forbidden_words_in
 
 UTC = datetime.UTC
 UNSUBSCRIBE = "https://reminders.example.org/r/unsubscribe/abc123.SIGNATURE/"
@@ -195,6 +190,36 @@ def test_the_calendar_file_has_the_utc_times_uid_and_place_and_nothing_else_abou
     assert event["LOCATION"] == "Suite 200, 41 Elm Street"
     assert "DESCRIPTION" not in event
     assert "DTSTART:20270315T140000Z" in (message.ics or "")
+
+
+# Without backslashes: icalendar's parser reads an escaped backslash before "n" as a newline
+# (the escaping itself is checked on its own below).
+_ICS_TEXT = st.text(alphabet=st.characters(exclude_characters="\\"), max_size=200)
+
+
+@given(
+    clinic=_ICS_TEXT.filter(str.strip),
+    place=_ICS_TEXT,
+    uid=st.text(alphabet=st.characters(codec="ascii", categories=["L", "N", "P"], exclude_characters="\\"), min_size=1),
+)
+def test_any_clinic_name_and_place_survive_the_calendar_file(clinic: str, place: str, uid: str) -> None:
+    assume(not forbidden_words_in(f"{clinic} {place}"))
+    ics = reminder_message(content(clinic_name=clinic, location=place, uid=uid)).attachments[0]
+    raw = ics.get_payload(decode=True)
+
+    assert all(len(line) <= 75 for line in raw.split(b"\r\n")), "RFC 5545 folds lines at 75 octets"
+    (event,) = icalendar.Calendar.from_ical(raw).events
+    # Names and places are one line in a calendar, as in a mail header.
+    assert str(event["SUMMARY"]) == f"Appointment at {' '.join(clinic.split())}"
+    assert str(event.get("LOCATION", "")) == " ".join(place.split())
+    assert str(event["UID"]) == uid
+    assert event.decoded("DTSTART") == MARCH
+
+
+def test_the_calendar_escapes_text_as_rfc_5545_says() -> None:
+    ics = reminder_message(content(location="Suite 2; Annex, back\\door")).attachments[0]
+
+    assert "LOCATION:Suite 2\\; Annex\\, back\\\\door\r\n" in ics.get_payload(decode=True).decode()
 
 
 def test_a_telehealth_appointment_links_the_call_in_both_bodies_and_the_calendar() -> None:

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from aftercare.models import Appointment, AttendanceStatus, Reminder, ReminderStatus
 from aftercare.services.reminder_dispatch import reminders_dispatch, reminders_recover_stuck
@@ -144,6 +145,16 @@ def test_a_due_reminder_is_sent_once_and_recorded(chicago: Clinic) -> None:
     assert sent.provider_message_id
 
 
+@pytest.mark.parametrize("sessions", [2, 20])
+def test_a_batch_costs_the_same_queries_whatever_its_size(chicago: Clinic, sessions: int) -> None:
+    for index in range(sessions):
+        _appointment(chicago, at("2026-11-25 14:00") + datetime.timedelta(minutes=index))
+    with time_machine.travel(at("2026-11-23 16:05"), tick=False), CaptureQueriesContext(connection) as queries:
+        assert reminders_dispatch().sent == sessions
+    # claim (select, update), load with everything the messages need, record the sends
+    assert len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]) == 4
+
+
 def test_a_patient_who_opted_out_after_booking_gets_nothing(chicago: Clinic) -> None:
     appointment = _appointment(chicago, at("2026-11-25 14:00"))
     appointment.patient.reminders_opt_in = False
@@ -245,8 +256,23 @@ def test_a_reminder_that_cannot_be_composed_fails_visibly_and_the_rest_go_out(ch
     with time_machine.travel(at("2026-11-23 16:05"), tick=False):
         result = reminders_dispatch()
     assert (result.sent, result.failed) == (1, 1)
-    assert Reminder.objects.get(appointment=broken, offset_minutes=2880).last_error == "ValueError"
+    assert Reminder.objects.get(appointment=broken, offset_minutes=2880).last_error == (
+        "telehealth_url must be an absolute http(s) URL"
+    )
     assert len(mail.outbox) == 1
+
+
+def test_a_clinic_name_written_before_it_was_checked_fails_the_reminder_rather_than_reveal_it(
+    chicago: Clinic,
+) -> None:
+    _appointment(chicago, at("2026-11-25 14:00"))
+    Clinic.objects.filter(pk=chicago.pk).update(name="Lakeside Recovery Center", display_name="")
+    with time_machine.travel(at("2026-11-23 16:05"), tick=False):
+        result = reminders_dispatch()
+    assert (result.sent, result.failed) == (0, 1)
+    assert mail.outbox == []
+    failed = Reminder.objects.get(status=ReminderStatus.FAILED)
+    assert failed.last_error == "clinic_name is not neutral enough for a patient's email"
 
 
 def test_a_row_left_sending_by_a_dead_worker_is_failed_not_resent(chicago: Clinic) -> None:

@@ -182,12 +182,21 @@ def test_an_inactive_client_cannot_get_a_token(db: None, clinic_a: Clinic) -> No
     [
         (["--slug", "x", "--name", "X", "--time-zone", "Mars/Olympus"], "time_zone"),
         (["--slug", "bad slug!", "--name", "X", "--time-zone", "UTC"], "slug"),
+        # Patients would see this name in their email.
+        (["--slug", "x", "--name", "Lakeside Recovery Center", "--time-zone", "UTC"], "display_name"),
+        (["--slug", "x", "--name", "X", "--display-name", "Metadona Centro", "--time-zone", "UTC"], "display_name"),
     ],
 )
 def test_create_clinic_names_the_bad_option(db: None, args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         run("create_clinic", *args)
     assert not Clinic.objects.exists()
+
+
+def test_a_clinic_with_a_revealing_name_is_fine_with_a_neutral_display_name(db: None) -> None:
+    run("create_clinic", "--slug", "lakeside", "--name", "Lakeside Recovery Center", "--time-zone", "UTC",
+        "--display-name", "Lakeside Health")  # fmt: skip
+    assert Clinic.objects.get().public_name == "Lakeside Health"
 
 
 def test_create_clinic_refuses_a_duplicate_slug(db: None) -> None:

@@ -137,6 +137,21 @@ def test_validation_errors_name_the_fields_in_the_schema(openapi: dict[str, Any]
     assert {"given_name", "date_of_birth", "external_id", "assigned_clinician"} <= named
 
 
+def test_the_schema_lists_the_neutral_text_check_on_every_field_patients_see(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+
+    def codes(component: str) -> set[str]:
+        return set(schemas[component]["properties"]["code"]["enum"])
+
+    for component in (
+        "AppointmentsCreateLocationErrorComponent",
+        "AppointmentsCreateTelehealthUrlErrorComponent",
+        "GroupSessionsCreateLocationErrorComponent",
+        "AppointmentSeriesCreateLocationErrorComponent",
+    ):
+        assert "not_neutral" in codes(component), component
+
+
 def _load_schema() -> Any:
     from clinic.wsgi import application
 
