@@ -19,6 +19,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         # A pass that waited longer than its own interval is replaced by the next one.
         "options": {"expires": 55},
     },
+    # Time-based rules (no contact, after discharge) fire without any new attendance.
+    "risk-sweep": {
+        "task": "tasks.risk.risk_sweep",
+        "schedule": crontab(minute=7),
+        "options": {"expires": 50 * 60},
+    },
     # Idempotent, so running it hourly only keeps the 90-day horizon a day ahead at most.
     "series-materialize-all": {
         "task": "tasks.schedule_tasks.series_materialize_all",

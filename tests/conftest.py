@@ -142,3 +142,13 @@ def ehr_b(clinic_b: Clinic, make_client: Callable[..., Persona]) -> Persona:
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_run_in_process() -> None:
+    """Tasks queued by the code under test (`delay`, `delay_on_commit`) run in the test's process.
+    The integration tests send theirs to real workers with `send_task`, which this leaves alone."""
+    from tasks.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True

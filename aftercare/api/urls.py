@@ -1,4 +1,6 @@
 from aftercare.api.appointments import AppointmentViewSet
+from aftercare.api.dashboard import DashboardViewSet
+from aftercare.api.flags import FlagViewSet, RiskRuleViewSet
 from aftercare.api.groups import GroupSessionViewSet, OutsideMeetingViewSet, SupportGroupViewSet
 from aftercare.api.plans import PlanViewSet
 from aftercare.api.reminders import ReminderViewSet
@@ -13,5 +15,8 @@ router.register("support-groups", SupportGroupViewSet, basename="support-group")
 router.register("group-sessions", GroupSessionViewSet, basename="group-session")
 router.register("outside-meetings", OutsideMeetingViewSet, basename="outside-meeting")
 router.register("reminders", ReminderViewSet, basename="reminder")
+router.register("flags", FlagViewSet, basename="flag")
+router.register("risk-rules", RiskRuleViewSet, basename="risk-rule")
+router.register("dashboard", DashboardViewSet, basename="dashboard")
 
 urlpatterns = router.urls

@@ -13,13 +13,26 @@ from aftercare.models.choices import (
     TriggerCategory,
     WellnessKind,
 )
+from aftercare.models.flags import (
+    ACTIVE_FLAG_STATUSES,
+    SEVERITY_RANK,
+    FlagEventKind,
+    FlagStatus,
+    RiskFlag,
+    RiskFlagEvent,
+    RiskRule,
+    RiskRuleSetting,
+    Severity,
+)
 from aftercare.models.groups import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
 from aftercare.models.plans import AftercarePlan, PlanActivity
 from aftercare.models.reminders import DigestSent, Reminder, ReminderKind, ReminderStatus
 
 __all__ = [
+    "ACTIVE_FLAG_STATUSES",
     "CANCELLED_STATUSES",
     "OUTCOME_STATUSES",
+    "SEVERITY_RANK",
     "ActivityKind",
     "AftercarePlan",
     "Appointment",
@@ -27,6 +40,8 @@ __all__ = [
     "AttendanceRecord",
     "AttendanceStatus",
     "DigestSent",
+    "FlagEventKind",
+    "FlagStatus",
     "FrequencyPeriod",
     "GroupAttendance",
     "GroupAttendanceStatus",
@@ -40,6 +55,11 @@ __all__ = [
     "Reminder",
     "ReminderKind",
     "ReminderStatus",
+    "RiskFlag",
+    "RiskFlagEvent",
+    "RiskRule",
+    "RiskRuleSetting",
+    "Severity",
     "SupportGroup",
     "SupportGroupKind",
     "TriggerCategory",

@@ -18,6 +18,7 @@ from aftercare.models import (
     AttendanceStatus,
 )
 from aftercare.services.reminders import reminder_missed_session, reminders_sync_appointment
+from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
 from clinic.models import CARE_ROLES
 
@@ -160,4 +161,5 @@ def attendance_record(
     reminders_sync_appointment(appointment=locked, now=now)
     if status == AttendanceStatus.MISSED and previous == AttendanceStatus.SCHEDULED:
         reminder_missed_session(appointment=locked, now=now)
+    risk_evaluate_after_commit([locked.patient_id])
     return locked

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from aftercare.models import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
 from aftercare.services.reminders import reminders_sync_group_session
+from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
 from clinic.models import Patient
 
@@ -100,6 +101,7 @@ def group_session_attendance_record(
         row.recorded_by_client = by.client
         row.save()
         result.append(row)
+    risk_evaluate_after_commit([patient.pk for patient, _status in entries])
     return result
 
 

@@ -60,6 +60,10 @@ class AutoSchema(StandardizedErrorsAutoSchema):
                 extra.setdefault(name, set()).add("invalid")
         if self.method == "POST":
             extra[IDEMPOTENCY_HEADER] = {"invalid"}
+        # A view's own query parameters checked outside a filterset, per action.
+        action_extra = getattr(self.view, "extra_validation_errors", {}).get(getattr(self.view, "action", None), {})
+        for name, codes in action_extra.items():
+            extra.setdefault(name, set()).update(codes)
         return extra
 
     def _get_validation_error_codes_by_field(self, data_fields: Any) -> dict[str, set[str]]:

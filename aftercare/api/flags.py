@@ -1,0 +1,235 @@
+"""`/api/v1/flags/` (+ `acknowledge/`, `resolve/`, `dismiss/`) and `/api/v1/risk-rules/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db import transaction
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from aftercare.models import (
+    FlagEventKind,
+    FlagStatus,
+    RiskFlag,
+    RiskFlagEvent,
+    RiskRule,
+    RiskRuleSetting,
+    Severity,
+)
+from aftercare.risk.rules import RULES
+from aftercare.services.flags import flag_transition
+from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
+from clinic.api.idempotency import idempotent
+from clinic.api.serializers import FastReadMixin
+from clinic.api.views import ClinicScopedViewSet
+from clinic.models import Clinic, Role
+
+_FLAG_FIELDS = [
+    "id",
+    "patient",
+    "rule",
+    "severity",
+    "status",
+    "condition_met",
+    "evidence",
+    "raised_at",
+    "evidence_updated_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "closed_at",
+    "closed_by",
+    "resolution_note",
+    "created_at",
+    "updated_at",
+]
+
+
+class EvidenceSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["appointment", "group_session"])
+    id = serializers.UUIDField()
+    starts_at = serializers.DateTimeField()
+    status = serializers.CharField()
+
+
+class FlagSerializer(FastReadMixin, serializers.ModelSerializer[RiskFlag]):
+    evidence = EvidenceSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RiskFlag
+        fields = _FLAG_FIELDS
+        read_only_fields = fields
+
+
+class FlagEventSerializer(serializers.ModelSerializer[RiskFlagEvent]):
+    evidence = EvidenceSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RiskFlagEvent
+        fields = ["kind", "severity", "condition_met", "evidence", "at", "by", "by_client", "note"]
+        read_only_fields = fields
+
+
+class FlagDetailSerializer(FlagSerializer):
+    history = FlagEventSerializer(many=True, read_only=True, source="events")
+
+    class Meta(FlagSerializer.Meta):
+        fields = [*_FLAG_FIELDS, "history"]
+        read_only_fields = fields
+
+
+class FlagNoteSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(max_length=4000, allow_blank=True, required=False, default="")
+
+
+class FlagFilter(StrictFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=FlagStatus.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    rule = django_filters.MultipleChoiceFilter(choices=RiskRule.choices)
+    patient = django_filters.UUIDFilter(field_name="patient_id")
+    assigned_clinician = django_filters.UUIDFilter(
+        field_name="patient__assigned_clinician_id", help_text="The patient's assigned clinician."
+    )
+    updated_since = UpdatedSinceFilter()
+
+    class Meta:
+        model = RiskFlag
+        fields = ["status", "severity", "rule", "patient", "assigned_clinician", "updated_since"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List risk flags", tags=["flags"]),
+    retrieve=extend_schema(summary="Read a flag with its evidence and history", tags=["flags"]),
+)
+class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScopedViewSet):
+    read_scopes = ("flags:read",)
+    write_scopes = ("flags:write",)
+    serializer_class = FlagSerializer
+    filterset_class = FlagFilter
+    ordering_fields = ["created_at", "updated_at"]
+
+    def get_serializer_class(self) -> Any:
+        return FlagDetailSerializer if self.action != "list" else FlagSerializer
+
+    def select(self, clinic: Clinic) -> QuerySet[RiskFlag]:
+        queryset = RiskFlag.objects.filter(clinic=clinic)
+        if self.action != "list":
+            queryset = queryset.prefetch_related("events")
+        return queryset
+
+    def _transition(self, kind: FlagEventKind) -> Response:
+        flag = self.get_object()
+        body = self.validated(FlagNoteSerializer)
+        flag_transition(flag=flag, kind=kind, by=self.caller, note=body["note"])
+        return Response(FlagDetailSerializer(self.get_queryset().get(pk=flag.pk)).data)
+
+    @extend_schema(
+        summary="Acknowledge a flag: someone is on it", request=FlagNoteSerializer, responses=FlagDetailSerializer
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def acknowledge(self, request: Request, pk: str) -> Response:
+        return self._transition(FlagEventKind.ACKNOWLEDGED)
+
+    @extend_schema(
+        summary="Resolve a flag (a note is required)", request=FlagNoteSerializer, responses=FlagDetailSerializer
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def resolve(self, request: Request, pk: str) -> Response:
+        return self._transition(FlagEventKind.RESOLVED)
+
+    @extend_schema(
+        summary="Dismiss a flag as not a concern (a note is required)",
+        request=FlagNoteSerializer,
+        responses=FlagDetailSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def dismiss(self, request: Request, pk: str) -> Response:
+        return self._transition(FlagEventKind.DISMISSED)
+
+
+class ThresholdLimitSerializer(serializers.Serializer[Any]):
+    default = serializers.IntegerField()
+    minimum = serializers.IntegerField()
+    maximum = serializers.IntegerField()
+    help = serializers.CharField()
+
+
+class RiskRuleSerializer(serializers.Serializer[Any]):
+    code = serializers.ChoiceField(choices=RiskRule.choices, read_only=True)
+    summary = serializers.CharField(read_only=True)
+    severity = serializers.CharField(read_only=True)
+    basis = serializers.CharField(read_only=True)
+    enabled = serializers.BooleanField(required=False)
+    thresholds = serializers.DictField(child=serializers.IntegerField(), required=False)
+    limits = serializers.DictField(child=ThresholdLimitSerializer(), read_only=True)
+
+
+def _rule_view(code: str, setting: RiskRuleSetting | None) -> dict[str, Any]:
+    rule = RULES[code]
+    return {
+        "code": code,
+        "summary": rule.summary,
+        "severity": rule.severity,
+        "basis": rule.basis,
+        "enabled": setting.enabled if setting is not None else True,
+        "thresholds": {**rule.defaults(), **(setting.thresholds if setting is not None else {})},
+        "limits": {name: vars(limit) for name, limit in rule.thresholds.items()},
+    }
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The risk rules and this clinic's thresholds", tags=["flags"]),
+    retrieve=extend_schema(summary="One risk rule and this clinic's thresholds", tags=["flags"]),
+    partial_update=extend_schema(summary="Change this clinic's thresholds for a rule (admin role)", tags=["flags"]),
+)
+class RiskRuleViewSet(ClinicScopedViewSet):
+    """The seven rules are fixed in code; a clinic turns them on or off and tunes their thresholds."""
+
+    read_scopes = ("flags:read",)
+    write_scopes = ("flags:write",)
+    serializer_class = RiskRuleSerializer
+    pagination_class = None
+    filter_backends: list[Any] = []
+    lookup_value_regex = "[a-z_]+"
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def select(self, clinic: Clinic) -> QuerySet[RiskRuleSetting]:
+        return RiskRuleSetting.objects.filter(clinic=clinic)
+
+    def _setting(self, code: str) -> RiskRuleSetting | None:
+        if code not in RULES:
+            raise NotFound()
+        return self.get_queryset().filter(rule=code).first()
+
+    def list(self, request: Request) -> Response:
+        settings = {setting.rule: setting for setting in self.get_queryset()}
+        return Response(RiskRuleSerializer([_rule_view(code, settings.get(code)) for code in RULES], many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(RiskRuleSerializer(_rule_view(pk, self._setting(pk))).data)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        if self.caller.role != Role.ADMIN:
+            raise PermissionDenied("Only a clinic admin may change the risk rules.")
+        setting = self._setting(pk)
+        body = self.validated(partial=True)
+        current = setting.thresholds if setting is not None else {}
+        thresholds, errors = RULES[pk].validate({**current, **body.get("thresholds", {})})
+        if errors:
+            raise serializers.ValidationError({"thresholds": {name: [message] for name, message in errors.items()}})
+        with transaction.atomic():
+            setting, _ = RiskRuleSetting.objects.select_for_update().get_or_create(clinic=self.caller.clinic, rule=pk)
+            setting.enabled = body.get("enabled", setting.enabled)
+            setting.thresholds = thresholds
+            setting.updated_by = self.caller.user
+            setting.save()
+        return Response(RiskRuleSerializer(_rule_view(pk, setting)).data)
