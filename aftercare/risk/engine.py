@@ -48,158 +48,213 @@ def _days(rule: str, name: str) -> str:
     return f"make_interval(days => {_cfg(rule, name)})"
 
 
-_EVIDENCE = (
-    "jsonb_agg(jsonb_build_object('type', e.type, 'id', e.id, 'starts_at', e.starts_at, 'status', e.status)"
-    " ORDER BY e.starts_at, e.id)"
-)
+_ATTENDED = "('attended', 'late')"
+_MISSED = "('missed', 'late_cancelled')"
 
-# The patients in scope, with their clinic's configuration (only its enabled rules).
-_SCOPE_SQL = """
-CREATE TEMP TABLE risk_scope ON COMMIT DROP AS
-SELECT pa.id AS patient_id, pa.clinic_id, pa.status, pa.intake_date, pa.discharge_date, c.time_zone,
-       params.cfg, (%(now)s AT TIME ZONE c.time_zone)::date AS today
-FROM clinic_patient pa
-JOIN unnest(%(clinics)s::uuid[], %(configs)s::jsonb[]) AS params(clinic_id, cfg) ON params.clinic_id = pa.clinic_id
-JOIN clinic_clinic c ON c.id = pa.clinic_id
-WHERE pa.status IN ('active', 'discharged') {patients}
+
+def _evidence(alias: str) -> str:
+    return (
+        f"jsonb_agg(jsonb_build_object('type', {alias}.type, 'id', {alias}.id, 'starts_at', {alias}.starts_at, "
+        f"'status', {alias}.status) ORDER BY {alias}.starts_at, {alias}.id)"
+    )
+
+
+def _local_midnight(day: str) -> str:
+    """The instant a clinic-local date begins (windows are compared on instants, not per row)."""
+    return f"(({day})::timestamp AT TIME ZONE p.time_zone)"
+
+
+# Attended sessions of one patient between two instants: an index range scan, run only for the few
+# patients a rule needs it for (the last attended session, the weeks after discharge).
+_ATTENDED_BETWEEN = f"""
+    SELECT 'appointment'::text AS type, a.id, a.starts_at, a.attendance_status::text AS status
+    FROM aftercare_appointment a
+    WHERE a.patient_id = p.patient_id AND a.attendance_status IN {_ATTENDED}
+      AND a.starts_at >= {{since}} AND a.starts_at <= {{until}}
+    UNION ALL
+    SELECT 'group_session', gs.id, gs.starts_at, ga.status::text
+    FROM aftercare_groupattendance ga JOIN aftercare_groupsession gs ON gs.id = ga.session_id AND NOT gs.cancelled
+    WHERE ga.patient_id = p.patient_id AND ga.status IN {_ATTENDED}
+      AND gs.starts_at >= {{since}} AND gs.starts_at <= {{until}}
 """
 
+# A patient's missed sessions, from the arrays `per` holds: only read again for a rule that fires.
+_MISSED_ITEMS = """
+    SELECT 'appointment'::text AS type, x.starts_at, x.id, x.status, x.medication
+    FROM unnest(p.missed_at, p.missed_id, p.missed_status, p.missed_medication) AS x(starts_at, id, status, medication)
+    UNION ALL
+    SELECT 'group_session', y.starts_at, y.id, 'missed', false
+    FROM unnest(p.group_missed_at, p.group_missed_id) AS y(starts_at, id)
+"""
+
+
+def _missed_evidence(condition: str) -> str:
+    return f"(SELECT {_evidence('m')} FROM ({_MISSED_ITEMS}) AS m WHERE {condition})"
+
+
+_CM = "m.starts_at > coalesce(p.attended_at, '-infinity')"
+_EARLY = (
+    "EXISTS (SELECT 1 FROM unnest(p.early_days) AS start(day) "
+    f"WHERE m.starts_at >= {_local_midnight('start.day')} "
+    f"AND m.starts_at < {_local_midnight('start.day + ' + _cfg('early_missed', 'days'))})"
+)
+_MED = "m.medication AND m.starts_at > coalesce(p.medication_attended_at, '-infinity')"
+_WINDOW = f"m.starts_at > %(now)s - {_days('missed_in_window', 'days')}"
+
+# One pass over each patient's sessions: the last attended one and the missed ones (as arrays,
+# a few per patient), aggregated in parallel. Every rule is then computed per patient from these.
 _RULES_SQL = f"""
 CREATE TEMP TABLE risk_result ON COMMIT DROP AS
-WITH ev AS MATERIALIZED (
-    SELECT a.patient_id, 'appointment'::text AS type, a.id, a.starts_at, a.attendance_status::text AS status,
-           a.kind = 'medication' AS medication, NULL::uuid AS group_id,
-           a.attendance_status IN ('attended', 'late') AS attended,
-           a.attendance_status IN ('missed', 'late_cancelled') AS missed,
-           (a.starts_at AT TIME ZONE s.time_zone)::date AS local_date
-    FROM aftercare_appointment a JOIN risk_scope s ON s.patient_id = a.patient_id
-    WHERE a.attendance_status IN ('attended', 'late', 'missed', 'late_cancelled')
-    UNION ALL
-    SELECT ga.patient_id, 'group_session', gs.id, gs.starts_at, ga.status::text, false, gs.group_id,
-           ga.status IN ('attended', 'late'), ga.status = 'missed',
-           (gs.starts_at AT TIME ZONE s.time_zone)::date
-    FROM aftercare_groupattendance ga
-    JOIN aftercare_groupsession gs ON gs.id = ga.session_id AND NOT gs.cancelled
-    JOIN risk_scope s ON s.patient_id = ga.patient_id
-    WHERE ga.status IN ('attended', 'late', 'missed')
+WITH p AS MATERIALIZED (
+    SELECT pa.id AS patient_id, pa.clinic_id, pa.status, params.cfg, c.time_zone, pa.discharge_date,
+           (%(now)s AT TIME ZONE c.time_zone)::date AS today,
+           pa.intake_date::timestamp AT TIME ZONE c.time_zone AS intake_at
+    FROM clinic_patient pa
+    JOIN unnest(%(clinics)s::uuid[], %(configs)s::jsonb[]) AS params(clinic_id, cfg) ON params.clinic_id = pa.clinic_id
+    JOIN clinic_clinic c ON c.id = pa.clinic_id
+    WHERE pa.status IN ('active', 'discharged') {{patients}}
 ),
-last AS (
-    SELECT patient_id,
-           max(starts_at) FILTER (WHERE attended) AS attended_at,
-           max(starts_at) FILTER (WHERE attended AND medication) AS medication_attended_at
-    FROM ev GROUP BY patient_id
+appt AS (
+    SELECT a.patient_id,
+           max(a.starts_at) FILTER (WHERE a.attendance_status IN {_ATTENDED}) AS attended_at,
+           max(a.starts_at) FILTER (WHERE a.attendance_status IN {_ATTENDED} AND a.kind = 'medication')
+               AS medication_attended_at,
+           array_agg(a.starts_at) FILTER (WHERE a.attendance_status IN {_MISSED}) AS missed_at,
+           array_agg(a.id) FILTER (WHERE a.attendance_status IN {_MISSED}) AS missed_id,
+           array_agg(a.attendance_status::text) FILTER (WHERE a.attendance_status IN {_MISSED}) AS missed_status,
+           array_agg(a.kind = 'medication') FILTER (WHERE a.attendance_status IN {_MISSED}) AS missed_medication
+    FROM aftercare_appointment a
+    WHERE a.attendance_status IN ('attended', 'late', 'missed', 'late_cancelled') {{appointments}}
+    GROUP BY a.patient_id
+),
+grp AS (
+    SELECT ga.patient_id,
+           max(gs.starts_at) FILTER (WHERE ga.status IN {_ATTENDED}) AS attended_at,
+           array_agg(gs.starts_at) FILTER (WHERE ga.status = 'missed') AS missed_at,
+           array_agg(gs.id) FILTER (WHERE ga.status = 'missed') AS missed_id
+    FROM aftercare_groupattendance ga JOIN aftercare_groupsession gs ON gs.id = ga.session_id AND NOT gs.cancelled
+    WHERE ga.status IN ('attended', 'late', 'missed') {{group_attendance}}
+    GROUP BY ga.patient_id
 ),
 early AS (
     -- Where "early" starts: the active plan's start and each of its medication starts.
     SELECT pl.patient_id, array_agg(starts.day) AS days
     FROM aftercare_aftercareplan pl
-    JOIN risk_scope s ON s.patient_id = pl.patient_id
     CROSS JOIN LATERAL (
         SELECT pl.start_date
         UNION ALL
         SELECT act.medication_started_on FROM aftercare_planactivity act
         WHERE act.plan_id = pl.id AND act.kind = 'medication'
     ) AS starts(day)
-    WHERE pl.status = 'active' AND starts.day IS NOT NULL
+    WHERE pl.status = 'active' AND starts.day IS NOT NULL {{plans}}
     GROUP BY pl.patient_id
 ),
 per AS (
-    SELECT e.patient_id,
-        count(*) FILTER (WHERE e.missed AND e.starts_at > coalesce(l.attended_at, '-infinity')) AS cm_n,
-        {_EVIDENCE} FILTER (WHERE e.missed AND e.starts_at > coalesce(l.attended_at, '-infinity')) AS cm_ev,
-        count(*) FILTER (WHERE e.missed AND e.starts_at > %(now)s - {_days("missed_in_window", "days")}) AS win_n,
-        {_EVIDENCE} FILTER (WHERE e.missed AND e.starts_at > %(now)s - {_days("missed_in_window", "days")}) AS win_ev,
-        {_EVIDENCE} FILTER (WHERE e.missed AND EXISTS (
-            SELECT 1 FROM unnest(x.days) AS start(day)
-            WHERE e.local_date >= start.day AND e.local_date < start.day + {_cfg("early_missed", "days")}
-        )) AS early_ev,
-        count(*) FILTER (
-            WHERE e.missed AND e.medication AND e.starts_at > coalesce(l.medication_attended_at, '-infinity')
-        ) AS med_n,
-        {_EVIDENCE} FILTER (
-            WHERE e.missed AND e.medication AND e.starts_at > coalesce(l.medication_attended_at, '-infinity')
-        ) AS med_ev,
-        {_EVIDENCE} FILTER (WHERE e.attended AND e.starts_at = l.attended_at) AS nc_ev,
-        count(*) FILTER (
-            WHERE e.attended AND e.local_date BETWEEN p.discharge_date
-                AND p.discharge_date + {_cfg("post_discharge_gap", "initiation_days")}
-        ) AS pd_initiation_n,
-        count(*) FILTER (
-            WHERE e.attended AND e.local_date BETWEEN p.discharge_date
-                AND p.discharge_date + {_cfg("post_discharge_gap", "engagement_days")}
-        ) AS pd_engagement_n,
-        {_EVIDENCE} FILTER (
-            WHERE e.attended AND e.local_date BETWEEN p.discharge_date
-                AND p.discharge_date + {_cfg("post_discharge_gap", "engagement_days")}
-        ) AS pd_ev
-    FROM ev e
-    JOIN risk_scope p ON p.patient_id = e.patient_id
-    JOIN last l ON l.patient_id = e.patient_id
-    LEFT JOIN early x ON x.patient_id = e.patient_id
-    GROUP BY e.patient_id
+    SELECT p.*, appt.medication_attended_at, early.days AS early_days,
+           greatest(appt.attended_at, grp.attended_at) AS attended_at,
+           appt.missed_at, appt.missed_id, appt.missed_status, appt.missed_medication,
+           grp.missed_at AS group_missed_at, grp.missed_id AS group_missed_id,
+           appt.missed_at || grp.missed_at AS all_missed_at,
+           appt.missed_medication || array_fill(false, ARRAY[coalesce(cardinality(grp.missed_at), 0)])
+               AS all_missed_medication
+    FROM p
+    LEFT JOIN appt ON appt.patient_id = p.patient_id
+    LEFT JOIN grp ON grp.patient_id = p.patient_id
+    LEFT JOIN early ON early.patient_id = p.patient_id
 ),
 group_events AS (
-    SELECT e.*
-    FROM ev e
-    JOIN aftercare_groupmembership m
-      ON m.patient_id = e.patient_id AND m.group_id = e.group_id AND m.left_on IS NULL AND e.local_date >= m.joined_on
-    WHERE e.type = 'group_session'
-),
-group_last AS (
-    SELECT patient_id, group_id, max(starts_at) FILTER (WHERE attended) AS attended_at
-    FROM group_events GROUP BY patient_id, group_id
+    SELECT ga.patient_id, gs.group_id, gs.id, gs.starts_at, ga.status::text AS status, 'group_session'::text AS type
+    FROM aftercare_groupmembership gm
+    JOIN p ON p.patient_id = gm.patient_id
+    JOIN aftercare_groupsession gs ON gs.group_id = gm.group_id AND NOT gs.cancelled
+        AND gs.starts_at >= {_local_midnight("gm.joined_on")}
+    JOIN aftercare_groupattendance ga ON ga.session_id = gs.id AND ga.patient_id = gm.patient_id
+        AND ga.status IN ('attended', 'late', 'missed')
+    WHERE gm.left_on IS NULL
 ),
 group_streaks AS (
-    SELECT e.patient_id, e.group_id, count(*) AS n, {_EVIDENCE} AS evidence
-    FROM group_events e JOIN group_last l ON l.patient_id = e.patient_id AND l.group_id = e.group_id
-    WHERE e.missed AND e.starts_at > coalesce(l.attended_at, '-infinity')
+    SELECT e.patient_id, e.group_id, count(*) AS n, {_evidence("e")} AS evidence
+    FROM group_events e
+    WHERE e.status = 'missed' AND e.starts_at > coalesce((
+        SELECT max(l.starts_at) FROM group_events l
+        WHERE l.patient_id = e.patient_id AND l.group_id = e.group_id AND l.status IN {_ATTENDED}
+    ), '-infinity')
     GROUP BY e.patient_id, e.group_id
 )
-SELECT p.patient_id, p.clinic_id, r.rule, r.severity, coalesce(r.evidence, '[]'::jsonb) AS evidence
-FROM risk_scope p
-LEFT JOIN per ON per.patient_id = p.patient_id
-LEFT JOIN last l ON l.patient_id = p.patient_id
+SELECT p.patient_id, p.clinic_id, r.rule, r.severity, coalesce(r.evidence, '[]'::jsonb) AS evidence,
+       p.attended_at
+FROM per p
 CROSS JOIN LATERAL (
-    SELECT greatest(l.attended_at, p.intake_date::timestamp AT TIME ZONE p.time_zone) AS since
+    SELECT count(*) FILTER (WHERE {_CM}) AS cm_n,
+           count(*) FILTER (WHERE {_WINDOW}) AS win_n,
+           count(*) FILTER (WHERE {_EARLY}) AS early_n,
+           count(*) FILTER (WHERE {_MED}) AS med_n
+    FROM unnest(p.all_missed_at, p.all_missed_medication) AS m(starts_at, medication)
+) AS missed
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN missed.cm_n >= {_cfg("consecutive_missed", "high_at")} THEN 'high'
+                WHEN missed.cm_n >= {_cfg("consecutive_missed", "medium_at")} THEN 'medium' END AS cm,
+           CASE WHEN missed.win_n >= {_cfg("missed_in_window", "count")} THEN 'medium' END AS win,
+           CASE WHEN missed.early_n > 0 THEN 'high' END AS early,
+           CASE WHEN missed.med_n >= {_cfg("medication_missed", "count")} THEN 'high' END AS med
+) AS sev
+LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE x.starts_at < {
+    _local_midnight(f"p.discharge_date + 1 + {_cfg('post_discharge_gap', 'initiation_days')}")
+}) AS initiation_n,
+           count(*) AS engagement_n,
+           {_evidence("x")} AS evidence
+    FROM ({
+    _ATTENDED_BETWEEN.format(
+        since=_local_midnight("p.discharge_date"),
+        until=_local_midnight(f"p.discharge_date + 1 + {_cfg('post_discharge_gap', 'engagement_days')}"),
+    )
+}) AS x
+    WHERE p.status = 'discharged' AND p.discharge_date IS NOT NULL
+      AND p.today - p.discharge_date <= {_cfg("post_discharge_gap", "watch_days")}
+) AS discharge ON true
+CROSS JOIN LATERAL (
+    SELECT greatest(p.attended_at, p.intake_at) AS since
 ) AS contact
 CROSS JOIN LATERAL (VALUES
-    ('consecutive_missed',
-     CASE WHEN per.cm_n >= {_cfg("consecutive_missed", "high_at")} THEN 'high'
-          WHEN per.cm_n >= {_cfg("consecutive_missed", "medium_at")} THEN 'medium' END,
-     per.cm_ev),
-    ('missed_in_window',
-     CASE WHEN per.win_n >= {_cfg("missed_in_window", "count")} THEN 'medium' END,
-     per.win_ev),
-    ('early_missed',
-     CASE WHEN per.early_ev IS NOT NULL THEN 'high' END,
-     per.early_ev),
-    ('medication_missed',
-     CASE WHEN per.med_n >= {_cfg("medication_missed", "count")} THEN 'high' END,
-     per.med_ev),
+    ('consecutive_missed', sev.cm, CASE WHEN sev.cm IS NOT NULL THEN {_missed_evidence(_CM)} END),
+    ('missed_in_window', sev.win, CASE WHEN sev.win IS NOT NULL THEN {_missed_evidence(_WINDOW)} END),
+    ('early_missed', sev.early, CASE WHEN sev.early IS NOT NULL THEN {_missed_evidence(_EARLY)} END),
+    ('medication_missed', sev.med, CASE WHEN sev.med IS NOT NULL THEN {_missed_evidence(_MED)} END),
     ('no_contact',
      CASE WHEN p.status <> 'active' THEN NULL
           WHEN %(now)s - contact.since > {_days("no_contact", "high_days")} THEN 'high'
           WHEN %(now)s - contact.since >= {_days("no_contact", "medium_days")} THEN 'medium' END,
-     per.nc_ev),
+     NULL),
     ('post_discharge_gap',
      CASE WHEN p.status <> 'discharged' OR p.discharge_date IS NULL
                OR p.today - p.discharge_date > {_cfg("post_discharge_gap", "watch_days")} THEN NULL
           WHEN p.today > p.discharge_date + {_cfg("post_discharge_gap", "initiation_days")}
-               AND coalesce(per.pd_initiation_n, 0) = 0 THEN 'high'
+               AND coalesce(discharge.initiation_n, 0) = 0 THEN 'high'
           WHEN p.today > p.discharge_date + {_cfg("post_discharge_gap", "engagement_days")}
-               AND coalesce(per.pd_engagement_n, 0) < {_cfg("post_discharge_gap", "engagement_sessions")}
+               AND coalesce(discharge.engagement_n, 0) < {_cfg("post_discharge_gap", "engagement_sessions")}
                THEN 'medium' END,
-     per.pd_ev)
+     discharge.evidence)
 ) AS r(rule, severity, evidence)
 WHERE r.severity IS NOT NULL
 UNION ALL
 SELECT g.patient_id, p.clinic_id, 'group_dropout', 'medium',
-       jsonb_agg(item ORDER BY item->>'starts_at', item->>'id')
+       jsonb_agg(item ORDER BY item->>'starts_at', item->>'id'), NULL
 FROM group_streaks g
-JOIN risk_scope p ON p.patient_id = g.patient_id
+JOIN p ON p.patient_id = g.patient_id
 CROSS JOIN LATERAL jsonb_array_elements(g.evidence) AS item
 WHERE g.n >= {_cfg("group_dropout", "count")}
 GROUP BY g.patient_id, p.clinic_id
+"""
+
+# no_contact's evidence (the last attended session), looked up only for the patients it fires for.
+_NO_CONTACT_EVIDENCE_SQL = f"""
+UPDATE risk_result p
+SET evidence = coalesce((
+    SELECT {_evidence("x")}
+    FROM ({_ATTENDED_BETWEEN.format(since="p.attended_at", until="p.attended_at")}) AS x
+), '[]'::jsonb)
+WHERE p.rule = 'no_contact' AND p.attended_at IS NOT NULL
 """
 
 _ACTIVE = "('open', 'acknowledged')"
@@ -234,8 +289,9 @@ FROM candidate c JOIN updated u ON u.id = c.id
 _LAPSED_SQL = f"""
 WITH candidate AS (
     SELECT f.id, f.severity
-    FROM aftercare_riskflag f JOIN risk_scope s ON s.patient_id = f.patient_id
+    FROM aftercare_riskflag f JOIN clinic_patient pa ON pa.id = f.patient_id
     WHERE f.status IN {_ACTIVE} AND f.condition_met
+      AND pa.clinic_id = ANY(%(clinics)s::uuid[]) AND pa.status IN ('active', 'discharged') {{patients}}
       AND NOT EXISTS (SELECT 1 FROM risk_result r WHERE r.patient_id = f.patient_id AND r.rule = f.rule)
 ), updated AS (
     UPDATE aftercare_riskflag f
@@ -251,8 +307,8 @@ FROM updated u
 
 # New flags: no open one for the patient and rule, and nothing new since the last one was closed
 # (a session after it was closed, or a higher severity than it had).
-_RAISE_SQL = f"""
-WITH candidate AS (
+_RAISE_CANDIDATES_SQL = f"""
+CREATE TEMP TABLE risk_raise ON COMMIT DROP AS
     SELECT r.* FROM risk_result r
     WHERE NOT EXISTS (
         SELECT 1 FROM aftercare_riskflag f
@@ -270,12 +326,17 @@ WITH candidate AS (
               WHERE (item->>'starts_at')::timestamptz > closed.closed_at
           )
     )
-), raised AS (
+"""
+
+# A separate statement from the candidates': an INSERT that also reads the table it writes to
+# can be planned as a scan over its own growing heap, quadratic in the rows it adds.
+_RAISE_SQL = """
+WITH raised AS (
     INSERT INTO aftercare_riskflag (id, created_at, updated_at, clinic_id, patient_id, rule, severity, status,
                                     evidence, condition_met, raised_at, evidence_updated_at, resolution_note)
     SELECT gen_random_uuid(), %(now)s, %(now)s, c.clinic_id, c.patient_id, c.rule, c.severity, 'open',
            c.evidence, true, %(now)s, %(now)s, ''
-    FROM candidate c
+    FROM risk_raise c
     RETURNING id, severity, evidence
 ), history AS (
     INSERT INTO aftercare_riskflagevent (id, flag_id, kind, severity, evidence, condition_met, at, note)
@@ -329,20 +390,24 @@ def evaluate(*, patient_ids: Iterable[Any] | None = None, now: datetime.datetime
         "configs": [json.dumps(config) for config in configs.values()],
         "patients": ids,
     }
+    scope = {
+        "patients": "" if ids is None else "AND pa.id = ANY(%(patients)s::uuid[])",
+        "appointments": "" if ids is None else "AND a.patient_id = ANY(%(patients)s::uuid[])",
+        "group_attendance": "" if ids is None else "AND ga.patient_id = ANY(%(patients)s::uuid[])",
+        "plans": "" if ids is None else "AND pl.patient_id = ANY(%(patients)s::uuid[])",
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_LOCK)
-        cursor.execute("SET LOCAL work_mem = '64MB'")  # the sweep's aggregates stay in memory
+        cursor.execute("SET LOCAL work_mem = '256MB'")  # the sweep's sorts and aggregates stay in memory
+        # The estimates over unnest() are loose enough to make JIT compile for longer than the
+        # whole sweep takes: off, for this transaction only.
+        cursor.execute("SET LOCAL jit = off")
         # ON COMMIT DROP cleans up, but only at the outermost commit: an evaluation inside a
         # caller's transaction (or a second one in it) must not find the last one's tables.
-        cursor.execute("DROP TABLE IF EXISTS pg_temp.risk_scope, pg_temp.risk_result")
-        cursor.execute(
-            _SCOPE_SQL.format(patients="" if ids is None else "AND pa.id = ANY(%(patients)s::uuid[])"), params
-        )
-        result.patients = cursor.rowcount
-        cursor.execute("ANALYZE risk_scope")
-        cursor.execute(_RULES_SQL, params)
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.risk_result, pg_temp.risk_raise")
+        cursor.execute(_RULES_SQL.format(**scope), params)
         firing = cursor.rowcount
-        cursor.execute("ANALYZE risk_result")
+        cursor.execute(_NO_CONTACT_EVIDENCE_SQL, params)
         cursor.execute(_UPDATE_SQL, params)
         for flag_id, escalated, severity in cursor.fetchall():
             if escalated:
@@ -351,8 +416,9 @@ def evaluate(*, patient_ids: Iterable[Any] | None = None, now: datetime.datetime
                     result.notify.append(flag_id)
             else:
                 result.evidence_changed += 1
-        cursor.execute(_LAPSED_SQL, params)
+        cursor.execute(_LAPSED_SQL.format(patients=scope["patients"]), params)
         result.lapsed = cursor.rowcount
+        cursor.execute(_RAISE_CANDIDATES_SQL, params)
         cursor.execute(_RAISE_SQL, params)
         for flag_id, severity in cursor.fetchall():
             result.raised += 1

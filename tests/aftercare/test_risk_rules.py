@@ -349,3 +349,18 @@ def test_another_clinics_patients_do_not_mix(patient: Patient) -> None:
     sweep()
     (flag,) = flags(RiskRule.CONSECUTIVE_MISSED)
     assert (flag.patient_id, flag.clinic_id) == (elsewhere.pk, elsewhere.clinic_id)
+
+
+def test_the_risk_sweep_command_says_what_it_did(patient: Patient) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    history(patient, A.ATTENDED, A.MISSED, A.MISSED)
+    out = StringIO()
+    call_command("risk_sweep", stdout=out)
+    assert "raised 1," in out.getvalue()
+    out = StringIO()
+    call_command("risk_sweep", stdout=out)
+    assert "raised 0, escalated 0" in out.getvalue()
+    assert "left alone 1" in out.getvalue()

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aftercare.demo import seed_history
+from aftercare.risk.engine import evaluate
 from clinic.demo import seed_organisation
 
 
@@ -32,6 +33,8 @@ class Command(BaseCommand):
         write(self.style.SUCCESS(f"Demo clinic '{clinic.name}' (slug '{clinic.slug}', {clinic.time_zone}) is ready."))
         if created:
             write("  with months of plans, sessions, attendance and support groups.")
+        flags = evaluate()  # what the hourly sweep would have found by now
+        write(f"  risk sweep: {flags.raised} flags raised, {flags.left_alone + flags.escalated} already open.")
         write("Staff logins (http://127.0.0.1:8000/admin/ for the admin):")
         for _user, member in demo.staff:
             write(f"  {member.username:<18} {member.role.label:<14} password: {demo.password}")
