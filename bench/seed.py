@@ -53,8 +53,10 @@ def seed(*, patients: int = PATIENTS, per_patient: int = APPOINTMENTS_PER_PATIEN
                 location, telehealth_url, detached, attendance_status, created_at, updated_at)
             SELECT gen_random_uuid(), p.clinic_id, p.id, c.clinician_id, 'individual_therapy',
                 slot.starts_at, slot.starts_at + interval '50 minutes', 'Room 1', '', false,
+                -- What happened at past sessions; the future ones are still to come.
+                CASE WHEN slot.starts_at > now() THEN 'scheduled' ELSE
                 (ARRAY['attended', 'attended', 'attended', 'missed', 'late', 'cancelled', 'late_cancelled',
-                       'scheduled'])[1 + (p.n + k) %% 8],
+                       'scheduled'])[1 + (p.n + k) %% 8] END,
                 now() - make_interval(secs => p.n * %s + k), now()
             FROM numbered p
             JOIN clinicians c ON c.c = p.n %% %s

@@ -405,6 +405,12 @@ def evaluate(*, patient_ids: Iterable[Any] | None = None, now: datetime.datetime
         # ON COMMIT DROP cleans up, but only at the outermost commit: an evaluation inside a
         # caller's transaction (or a second one in it) must not find the last one's tables.
         cursor.execute("DROP TABLE IF EXISTS pg_temp.risk_result, pg_temp.risk_raise")
+        cursor.execute(
+            "SELECT count(*) FROM clinic_patient pa WHERE pa.clinic_id = ANY(%(clinics)s::uuid[]) "
+            f"AND pa.status IN ('active', 'discharged') {scope['patients']}",
+            params,
+        )
+        result.patients = cursor.fetchone()[0]
         cursor.execute(_RULES_SQL.format(**scope), params)
         firing = cursor.rowcount
         cursor.execute(_NO_CONTACT_EVIDENCE_SQL, params)

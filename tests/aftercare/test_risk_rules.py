@@ -364,3 +364,9 @@ def test_the_risk_sweep_command_says_what_it_did(patient: Patient) -> None:
     call_command("risk_sweep", stdout=out)
     assert "raised 0, escalated 0" in out.getvalue()
     assert "left alone 1" in out.getvalue()
+
+
+def test_the_sweep_counts_the_patients_it_looked_at(patient: Patient) -> None:
+    PatientFactory.create(clinic=patient.clinic, status=PatientStatus.ARCHIVED)
+    assert sweep().patients == 1
+    assert evaluate(patient_ids=[patient.pk], now=NOW).patients == 1
