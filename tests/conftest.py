@@ -144,11 +144,12 @@ def anonymous() -> APIClient:
     return APIClient()
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _tasks_run_in_process() -> None:
-    """Tasks queued by the code under test (`delay`, `delay_on_commit`) run in the test's process.
-    The integration tests send theirs to real workers with `send_task`, which this leaves alone."""
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process(request: pytest.FixtureRequest) -> None:
+    """Tasks queued by the code under test (`delay`, `delay_on_commit`) run in the test's process;
+    the integration tests send theirs to real workers instead."""
     from tasks.celery import app
 
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
+    eager = request.node.get_closest_marker("integration") is None
+    app.conf.task_always_eager = eager
+    app.conf.task_eager_propagates = eager
