@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "drf_standardized_errors",
     "oauth2_provider",
     "pgtrigger",
+    "pghistory",
     "clinic.apps.ClinicConfig",
     "aftercare.apps.AftercareConfig",
 ]
@@ -83,6 +84,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every change a request makes is grouped under one history context (the URL, the signed-in
+    # user); API views add the caller, staff or integration client (`ClinicScopedViewSet`).
+    "pghistory.middleware.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

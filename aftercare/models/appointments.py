@@ -9,6 +9,7 @@ from django.db import models
 from aftercare.models.choices import CANCELLED_STATUSES, ActivityKind, AttendanceStatus
 from aftercare.models.plans import PlanActivity
 from clinic.models import Clinic, IntegrationClient, Patient, TimeStampedModel
+from clinic.models.history import tracked
 from clinic.privacy import validate_patient_visible
 
 _FREE_STATUSES_SQL = ", ".join(f"'{status}'" for status in sorted(CANCELLED_STATUSES))
@@ -41,6 +42,7 @@ NO_DOUBLE_BOOKING = pgtrigger.Trigger(
 )
 
 
+@tracked
 class AppointmentSeries(TimeStampedModel):
     """A weekly rule at a local wall-clock time; appointments are materialised over a horizon.
 
@@ -79,6 +81,7 @@ class AppointmentSeries(TimeStampedModel):
         return f"Series {self.pk}"
 
 
+@tracked
 class Appointment(TimeStampedModel):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments")

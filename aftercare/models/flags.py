@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 
 from clinic.models import Clinic, IntegrationClient, Patient, TimeStampedModel
+from clinic.models.history import tracked
 
 
 class Severity(models.TextChoices):
@@ -45,6 +46,7 @@ class RiskRule(models.TextChoices):
     GROUP_DROPOUT = "group_dropout", "Stopped coming to a support group"
 
 
+@tracked
 class RiskFlag(TimeStampedModel):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="risk_flags")

@@ -7,9 +7,11 @@ from django.db import models
 
 from aftercare.models.choices import GroupAttendanceStatus, OutsideMeetingKind, SupportGroupKind
 from clinic.models import Clinic, IntegrationClient, Patient, TimeStampedModel
+from clinic.models.history import tracked
 from clinic.privacy import validate_patient_visible
 
 
+@tracked
 class SupportGroup(TimeStampedModel):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=200)
@@ -29,6 +31,7 @@ class SupportGroup(TimeStampedModel):
         return self.name
 
 
+@tracked
 class GroupMembership(TimeStampedModel):
     group = models.ForeignKey(SupportGroup, on_delete=models.PROTECT, related_name="memberships")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="group_memberships")
@@ -50,6 +53,7 @@ class GroupMembership(TimeStampedModel):
         return f"Membership {self.pk}"
 
 
+@tracked
 class GroupSession(TimeStampedModel):
     group = models.ForeignKey(SupportGroup, on_delete=models.PROTECT, related_name="sessions")
     starts_at = models.DateTimeField()
@@ -73,6 +77,7 @@ class GroupSession(TimeStampedModel):
         return f"Session {self.pk}"
 
 
+@tracked
 class GroupAttendance(TimeStampedModel):
     session = models.ForeignKey(GroupSession, on_delete=models.PROTECT, related_name="attendance")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="group_attendance")
@@ -92,6 +97,7 @@ class GroupAttendance(TimeStampedModel):
         return f"Group attendance {self.pk}"
 
 
+@tracked
 class OutsideMeeting(TimeStampedModel):
     """A meeting outside the clinic (a 12-step or SMART meeting) the patient says they went to."""
 

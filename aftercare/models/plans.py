@@ -15,8 +15,10 @@ from aftercare.models.choices import (
     WellnessKind,
 )
 from clinic.models import Clinic, Patient, TimeStampedModel
+from clinic.models.history import tracked
 
 
+@tracked
 class AftercarePlan(TimeStampedModel):
     """One per patient at a time (a partial unique index). Its structured parts are clinical
     detail: only callers with `plans:read` see them.
@@ -67,6 +69,7 @@ class AftercarePlan(TimeStampedModel):
         return f"Plan {self.pk}"
 
 
+@tracked
 class PlanActivity(TimeStampedModel):
     """One part of a plan: a kind of care, how often, with whom."""
 

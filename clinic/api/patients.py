@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from pghistory.models import Events
 from rest_framework import mixins, serializers
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
@@ -17,6 +20,7 @@ from rest_framework.response import Response
 
 from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
+from clinic.api.pagination import CursorPagination
 from clinic.api.serializers import ClinicRelatedField, FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, Patient, PatientStatus, User
@@ -83,6 +87,33 @@ EXTERNAL_ID_PARAMETER = OpenApiParameter(
 )
 
 
+class HistoryEntrySerializer(serializers.Serializer[Any]):
+    at = serializers.DateTimeField(source="pgh_created_at")
+    object_type = serializers.CharField(source="pgh_obj_model", help_text="e.g. aftercare.Appointment")
+    object_id = serializers.CharField(source="pgh_obj_id")
+    change = serializers.CharField(source="pgh_label", help_text="insert, update or delete")
+    changes = serializers.JSONField(source="pgh_diff", allow_null=True, help_text="field: [before, after]")
+    snapshot = serializers.JSONField(source="pgh_data", help_text="The row after the change.")
+    actor = serializers.SerializerMethodField(help_text="user:<id>, client:<id> or task:<name>")
+    url = serializers.SerializerMethodField()
+
+    def _change_context(self, event: Any) -> dict[str, Any]:
+        return event.pgh_context or {}
+
+    def get_actor(self, event: Any) -> str | None:
+        context = self._change_context(event)
+        if context.get("actor"):
+            return str(context["actor"])
+        return f"user:{context['user']}" if context.get("user") else None
+
+    def get_url(self, event: Any) -> str | None:
+        return self._change_context(event).get("url")
+
+
+class HistoryPagination(CursorPagination):
+    ordering = ("-pgh_created_at", "-pgh_slug")
+
+
 @extend_schema_view(
     list=extend_schema(summary="List patients", tags=["patients"]),
     retrieve=extend_schema(summary="Read a patient", tags=["patients"]),
@@ -97,6 +128,8 @@ class PatientViewSet(
 ):
     read_scopes = ("patients:read",)
     write_scopes = ("patients:write",)
+    # The history shows every clinical record of the patient: it needs every read scope.
+    action_scopes = {"history": ("patients:read", "plans:read", "schedule:read", "flags:read")}
     serializer_class = PatientSerializer
     filterset_class = PatientFilter
     filter_backends = [FilterBackend, OrderingFilter]
@@ -145,3 +178,15 @@ class PatientViewSet(
             raise ValidationError({"external_id": ["Differs from the external_id in the query string."]})
         patient, created = patient_upsert(clinic=self.caller.clinic, external_id=external_id, **fields)
         return self.created(patient) if created else Response(self.get_serializer(patient).data)
+
+    @extend_schema(
+        summary="Who changed what: the patient, their plans and activities, appointments, groups and flags",
+        responses=HistoryEntrySerializer(many=True),
+        tags=["patients"],
+    )
+    @action(detail=True, methods=["get"], pagination_class=HistoryPagination, filterset_class=None)
+    def history(self, request: Request, pk: str) -> Response:
+        patient = self.get_object()
+        events = Events.objects.references(patient)
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(HistoryEntrySerializer(page, many=True).data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pghistory
 from django.db.models import QuerySet
 from django.urls import reverse
 from rest_framework import routers, status, viewsets
@@ -26,6 +27,12 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     @property
     def is_schema_generation(self) -> bool:
         return bool(getattr(self, "swagger_fake_view", False))
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authenticated and permitted from here on
+        if not self.is_schema_generation:
+            # Attached to every history row this request's writes make (when it writes at all).
+            pghistory.context(actor=self.caller.key, clinic=str(self.caller.clinic.pk))
 
     def select(self, clinic: Clinic) -> QuerySet[Any]:
         """The selector behind this resource, for the caller's clinic."""

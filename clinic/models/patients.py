@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 
 from clinic.models.base import TimeStampedModel
+from clinic.models.history import tracked
 from clinic.models.organisation import Clinic
 
 
@@ -21,6 +22,7 @@ class Language(models.TextChoices):
     SPANISH = "es", "Español"
 
 
+@tracked
 class Patient(TimeStampedModel):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
     # The EHR's identifier; null for patients registered only here. Nulls never collide.
