@@ -5,8 +5,10 @@ a session's place and link) must not name the kind of care, a medication or a di
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import unicodedata
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
@@ -143,3 +145,49 @@ class PatientVisibleValidator:
 
 
 validate_patient_visible = PatientVisibleValidator()
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
+@functools.cache
+def _route_words() -> frozenset[str]:
+    """Every literal word of the URL configuration ("api", "patients", "attendance", …)."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    words: set[str] = set()
+
+    def walk(patterns: list[Any]) -> None:
+        for pattern in patterns:
+            words.update(re.findall(r"[A-Za-z][A-Za-z0-9_-]*", str(pattern.pattern)))
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns)
+            elif not isinstance(pattern, URLPattern):  # pragma: no cover
+                continue
+
+    walk(get_resolver().url_patterns)
+    return frozenset(words)
+
+
+def redact_path(path: str) -> str:
+    """A path as logs may show it: route words and ids kept, anything a caller typed in replaced
+    (`/api/v1/patients/Jane/` → `/api/v1/patients/…/`)."""
+    words = _route_words()
+    return "/".join(
+        segment if not segment or segment in words or _UUID.match(segment) else "…" for segment in path.split("/")
+    )
+
+
+class DropRequestDetails(logging.Filter):
+    """Django attaches the request to its log records (`record.request`), and its repr carries the
+    query string: an `external_id`, a name typed into a search. No handler of ours needs it, so
+    every handler gets this filter: a record leaves with the method and the redacted path only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if request is not None and not isinstance(request, str):
+            record.request = f"<{request.method} {redact_path(request.path)}>"
+            # django.request's own message ("Not Found: %s") is the path: redacted the same way.
+            if isinstance(record.args, tuple) and request.path in record.args:
+                record.args = tuple(redact_path(str(arg)) if arg == request.path else arg for arg in record.args)
+        return True

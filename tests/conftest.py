@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from clinic.auth.scopes import SCOPES
 from clinic.models import Clinic, IntegrationClient, Role, User
+from tests import phi
 from tests.factories import ClinicFactory, MembershipFactory, UserFactory, access_token, integration_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,22 @@ def django_db_modify_db_settings() -> None:
     default = settings.DATABASES["default"]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     default.setdefault("TEST", {})["NAME"] = f"test_{default['NAME']}_{_schema_fingerprint()}{worker}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    phi.start_recording()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Issue 6: no PHI from the fixtures in any log line captured during the whole suite."""
+    leaks = phi.leaks()
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for value, line in leaks[:20]:
+            message = f"PHI in a log line ({value!r}): {line[:300]}"
+            if reporter is not None:
+                reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
