@@ -9,4 +9,13 @@ class ClinicConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the OpenAPI extensions (authentication scheme) with drf-spectacular.
+        # Model text fields take text only in every API serializer (see StrictCharField).
+        from django.db import models
+        from rest_framework.serializers import ModelSerializer
+
         from clinic.api import schema  # noqa: F401
+        from clinic.api.serializers import StrictCharField
+        from clinic.auth import signin  # noqa: F401  (the sign-in signal receivers)
+
+        ModelSerializer.serializer_field_mapping[models.CharField] = StrictCharField
+        ModelSerializer.serializer_field_mapping[models.TextField] = StrictCharField

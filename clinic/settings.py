@@ -12,6 +12,7 @@ need nothing but Python.
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "pgtrigger",
     "pghistory",
+    "axes",
     "clinic.apps.ClinicConfig",
     "aftercare.apps.AftercareConfig",
 ]
@@ -87,8 +89,11 @@ MIDDLEWARE = [
     # Every change a request makes is grouped under one history context (the URL, the signed-in
     # user); API views add the caller, staff or integration client (`ClinicScopedViewSet`).
     "pghistory.middleware.HistoryMiddleware",
+    "clinic.auth.signin.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "clinic.urls"
@@ -133,7 +138,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Staff sessions: a new one at every sign-in (Django), all of a user's others end when their
+# password changes (Django's session hash), idle and absolute limits (clinic.auth.signin).
 SESSION_COOKIE_AGE = env.int("AFTERCARE_SESSION_MAX_AGE_SECONDS", default=12 * 60 * 60)
+AFTERCARE_SESSION_IDLE_SECONDS = env.int("AFTERCARE_SESSION_IDLE_SECONDS", default=15 * 60)
+
+# Lock-out (django-axes): after AFTERCARE_SIGNIN_FAILURE_LIMIT failures, per account and per
+# client IP, for AFTERCARE_SIGNIN_LOCKOUT_MINUTES. Behind a reverse proxy, the client IP is the
+# one that many hops back in X-Forwarded-For (the proxies in between are trusted to append it).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AFTERCARE_SIGNIN_FAILURE_LIMIT", default=6)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("AFTERCARE_SIGNIN_LOCKOUT_MINUTES", default=30))
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+_TRUSTED_PROXIES = env.int("AFTERCARE_TRUSTED_PROXY_COUNT", default=0)
+AXES_IPWARE_PROXY_COUNT = _TRUSTED_PROXIES or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if _TRUSTED_PROXIES else ("REMOTE_ADDR",)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = envbool("DJANGO_SECURE_COOKIES", default=not DEBUG)

@@ -25,7 +25,7 @@ from aftercare.services.appointments import (
 )
 from clinic.api.filters import FilterBackend, InstantFilter, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import FastReadMixin
+from clinic.api.serializers import FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
@@ -62,7 +62,7 @@ class AppointmentMoveSerializer(serializers.ModelSerializer[Appointment]):
 
 class AttendanceInputSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=AttendanceStatus.choices)
-    reason = serializers.CharField(
+    reason = StrictCharField(
         required=False,
         allow_blank=True,
         default="",

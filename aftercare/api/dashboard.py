@@ -42,6 +42,7 @@ from aftercare.models import (
     RiskFlag,
     Severity,
 )
+from clinic.api.serializers import StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, Patient, PatientStatus
 
@@ -82,17 +83,17 @@ class SummarySerializer(serializers.Serializer[Any]):
 
 class CaseloadFlagSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
-    rule = serializers.CharField()
-    severity = serializers.CharField()
-    status = serializers.CharField()
+    rule = StrictCharField()
+    severity = StrictCharField()
+    status = StrictCharField()
     condition_met = serializers.BooleanField()
     raised_at = serializers.DateTimeField()
 
 
 class CaseloadEntrySerializer(serializers.Serializer[Any]):
     patient = serializers.UUIDField(source="pk")
-    given_name = serializers.CharField()
-    family_name = serializers.CharField()
+    given_name = StrictCharField()
+    family_name = StrictCharField()
     risk = serializers.ChoiceField(choices=Severity.choices, allow_null=True, help_text="Highest open severity.")
     open_flags = CaseloadFlagSerializer(many=True, source="active_flags")
     last_attended = serializers.DateTimeField(allow_null=True)

@@ -27,7 +27,7 @@ from aftercare.risk.rules import RULES
 from aftercare.services.flags import flag_transition
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import FastReadMixin
+from clinic.api.serializers import FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, Role
 
@@ -55,7 +55,7 @@ class EvidenceSerializer(serializers.Serializer[Any]):
     type = serializers.ChoiceField(choices=["appointment", "group_session"])
     id = serializers.UUIDField()
     starts_at = serializers.DateTimeField()
-    status = serializers.CharField()
+    status = StrictCharField()
 
 
 class FlagSerializer(FastReadMixin, serializers.ModelSerializer[RiskFlag]):
@@ -85,7 +85,7 @@ class FlagDetailSerializer(FlagSerializer):
 
 
 class FlagNoteSerializer(serializers.Serializer[Any]):
-    note = serializers.CharField(max_length=4000, allow_blank=True, required=False, default="")
+    note = StrictCharField(max_length=4000, allow_blank=True, required=False, default="")
 
 
 class FlagFilter(StrictFilterSet):
@@ -160,14 +160,14 @@ class ThresholdLimitSerializer(serializers.Serializer[Any]):
     default = serializers.IntegerField()
     minimum = serializers.IntegerField()
     maximum = serializers.IntegerField()
-    help = serializers.CharField()
+    help = StrictCharField()
 
 
 class RiskRuleSerializer(serializers.Serializer[Any]):
     code = serializers.ChoiceField(choices=RiskRule.choices, read_only=True)
-    summary = serializers.CharField(read_only=True)
-    severity = serializers.CharField(read_only=True)
-    basis = serializers.CharField(read_only=True)
+    summary = StrictCharField(read_only=True)
+    severity = StrictCharField(read_only=True)
+    basis = StrictCharField(read_only=True)
     enabled = serializers.BooleanField(required=False)
     thresholds = serializers.DictField(child=serializers.IntegerField(), required=False)
     limits = serializers.DictField(child=ThresholdLimitSerializer(), read_only=True)

@@ -19,7 +19,7 @@ from aftercare.selectors.schedule import plan_list
 from aftercare.services.plans import ACTIVITY_FIELDS, PLAN_FIELDS, plan_create, plan_transition, plan_update
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import FastReadMixin
+from clinic.api.serializers import FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
@@ -32,27 +32,27 @@ def validate_phone(value: str) -> None:
 
 
 class ContactSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=200)
-    relationship = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    phone = serializers.CharField(max_length=32, validators=[validate_phone])
+    name = StrictCharField(max_length=200)
+    relationship = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    phone = StrictCharField(max_length=32, validators=[validate_phone])
 
 
 class SponsorSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=200)
-    phone = serializers.CharField(max_length=32, validators=[validate_phone])
+    name = StrictCharField(max_length=200)
+    phone = StrictCharField(max_length=32, validators=[validate_phone])
 
 
 class TriggerSerializer(serializers.Serializer[Any]):
     category = serializers.ChoiceField(choices=TriggerCategory.choices)
-    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    description = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
 
 
 class EmergencyPlanSerializer(serializers.Serializer[Any]):
     """Who to call, where to go, what to do when a craving or a crisis comes."""
 
     contacts = ContactSerializer(many=True, required=False, default=list, max_length=10)  # type: ignore[call-arg]
-    where_to_go = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    what_to_do = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    where_to_go = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+    what_to_do = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class PlanActivitySerializer(serializers.ModelSerializer[PlanActivity]):
@@ -67,11 +67,9 @@ class PlanActivitySerializer(serializers.ModelSerializer[PlanActivity]):
 class PlanSerializer(FastReadMixin, serializers.ModelSerializer[AftercarePlan]):
     patient = patient_field()
     warning_signs = serializers.ListField(
-        child=serializers.CharField(max_length=300), required=False, max_length=50, help_text="Personal red flags."
+        child=StrictCharField(max_length=300), required=False, max_length=50, help_text="Personal red flags."
     )
-    coping_strategies = serializers.ListField(
-        child=serializers.CharField(max_length=300), required=False, max_length=50
-    )
+    coping_strategies = serializers.ListField(child=StrictCharField(max_length=300), required=False, max_length=50)
     triggers = TriggerSerializer(many=True, required=False, max_length=50)  # type: ignore[call-arg]
     emergency_plan = EmergencyPlanSerializer(required=False)
     support_persons = ContactSerializer(many=True, required=False, max_length=20)  # type: ignore[call-arg]

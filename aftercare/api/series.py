@@ -25,6 +25,7 @@ from aftercare.services.series import (
 )
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
+from clinic.api.serializers import StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, validate_time_zone
 
@@ -33,10 +34,10 @@ class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
     patient = patient_field()
     clinician = clinician_field()
     activity = activity_field(required=False, allow_null=True)
-    time_zone = serializers.CharField(
+    time_zone = StrictCharField(
         max_length=64, required=False, validators=[validate_time_zone], help_text="IANA zone; the clinic's by default."
     )
-    rrule = serializers.CharField(
+    rrule = StrictCharField(
         max_length=300,
         help_text="RFC 5545 RRULE without DTSTART, weekly only, e.g. FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;COUNT=12.",
     )

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.pagination import CursorPagination
-from clinic.api.serializers import ClinicRelatedField, FastReadMixin
+from clinic.api.serializers import ClinicRelatedField, FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, Patient, PatientStatus, User
 from clinic.selectors.patients import care_staff_list, patient_list
@@ -89,9 +89,9 @@ EXTERNAL_ID_PARAMETER = OpenApiParameter(
 
 class HistoryEntrySerializer(serializers.Serializer[Any]):
     at = serializers.DateTimeField(source="pgh_created_at")
-    object_type = serializers.CharField(source="pgh_obj_model", help_text="e.g. aftercare.Appointment")
-    object_id = serializers.CharField(source="pgh_obj_id")
-    change = serializers.CharField(source="pgh_label", help_text="insert, update or delete")
+    object_type = StrictCharField(source="pgh_obj_model", help_text="e.g. aftercare.Appointment")
+    object_id = StrictCharField(source="pgh_obj_id")
+    change = StrictCharField(source="pgh_label", help_text="insert, update or delete")
     changes = serializers.JSONField(source="pgh_diff", allow_null=True, help_text="field: [before, after]")
     snapshot = serializers.JSONField(source="pgh_data", help_text="The row after the change.")
     actor = serializers.SerializerMethodField(help_text="user:<id>, client:<id> or task:<name>")

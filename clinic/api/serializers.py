@@ -11,8 +11,22 @@ from django.utils import timezone
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
+
+class StrictCharField(serializers.CharField):
+    """Text only. DRF's CharField turns a number into its digits ("facilitator": 42 becomes "42"),
+    so a client's type mistake passes silently; this refuses it with the field's `invalid` code.
+    Model text fields map to it too (`clinic.apps`)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        value: str = super().to_internal_value(data)
+        return value
+
+
 _AS_IS = (
     serializers.CharField,
+    StrictCharField,
     serializers.ChoiceField,
     serializers.BooleanField,
     serializers.EmailField,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
@@ -80,3 +81,23 @@ def test_appointment_rows_render_as_drf_renders_the_models(db: None) -> None:
     fast = render(AppointmentSerializer(rows, many=True).data)
     assert fast == render(drf_twin(AppointmentSerializer)(models, many=True).data)
     assert fast == render(AppointmentSerializer(models, many=True).data)
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        # Found by schemathesis: DRF turned the number into "-10504509795" and saved it.
+        (
+            "/api/v1/support-groups/",
+            {"name": "Tuesday group", "kind": "peer", "facilitator": -10504509795},
+            "facilitator",
+        ),
+        ("/api/v1/patients/", {"given_name": 42, "family_name": "Lee", "date_of_birth": "1980-01-01"}, "given_name"),
+    ],
+)
+def test_a_number_where_text_belongs_is_400_naming_the_field(
+    ehr_a: Any, url: str, body: dict[str, Any], field: str
+) -> None:
+    response = ehr_a.api.post(url, body)
+    assert response.status_code == 400, response.json()
+    assert {(error["attr"], error["code"]) for error in response.json()["errors"]} >= {(field, "invalid")}
