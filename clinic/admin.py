@@ -13,8 +13,13 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Model, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest
+from django_otp.admin import OTPAdminSite
 
 from clinic.models import Clinic, IntegrationClient, Patient, Role, StaffMembership, User
+
+# Staff sign in with password and authenticator code (or a one-time recovery code); a session that
+# has not passed the second factor gets no admin page (django-otp's documented way to do this).
+admin.site.__class__ = OTPAdminSite
 
 
 def administered_clinics(request: HttpRequest) -> QuerySet[Clinic]:

@@ -75,6 +75,9 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "clinic.apps.ClinicConfig",
     "aftercare.apps.AftercareConfig",
 ]
@@ -86,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Staff must pass a second factor (TOTP, or a one-time recovery code) to be signed in at all.
+    "django_otp.middleware.OTPMiddleware",
     # Every change a request makes is grouped under one history context (the URL, the signed-in
     # user); API views add the caller, staff or integration client (`ClinicScopedViewSet`).
     "pghistory.middleware.HistoryMiddleware",

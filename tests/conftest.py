@@ -16,7 +16,14 @@ from rest_framework.test import APIClient
 from clinic.auth.scopes import SCOPES
 from clinic.models import Clinic, IntegrationClient, Role, User
 from tests import phi
-from tests.factories import ClinicFactory, MembershipFactory, UserFactory, access_token, integration_client
+from tests.factories import (
+    ClinicFactory,
+    MembershipFactory,
+    UserFactory,
+    access_token,
+    integration_client,
+    verified_login,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,7 +114,7 @@ def make_staff(db: None) -> Callable[..., Persona]:
     def make(clinic: Clinic, role: str = Role.CLINICIAN, **user_fields: Any) -> Persona:
         membership = MembershipFactory.create(clinic=clinic, role=role, user=UserFactory.create(**user_fields))
         api = APIClient()
-        api.force_login(membership.user)
+        verified_login(api, membership.user)
         return Persona(clinic=clinic, api=api, user=membership.user)
 
     return make

@@ -88,3 +88,17 @@ def access_token(client: IntegrationClient, scopes: list[str] | tuple[str, ...] 
     set_token_value(token, value)  # stored as the toolkit stores it: hashed, never in plain text
     token.save()
     return value
+
+
+def verified_login(client: Any, user: User) -> None:
+    """Signed in as a staff member is after password and authenticator code (django-otp)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user).first() or TOTPDevice.objects.create(
+        user=user, name="authenticator", confirmed=True
+    )
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()

@@ -73,6 +73,12 @@ def _caller_from_session(request: Request, user: User) -> Caller:
     )
 
 
+def _verified(request: Request) -> bool:
+    user = getattr(request._request, "user", None)
+    is_verified = getattr(user, "is_verified", None)
+    return bool(is_verified is not None and is_verified())
+
+
 def get_caller(request: Request) -> Caller:
     """The caller of an authenticated request. Raises 401 when there is none."""
     cached: Caller | None = getattr(request, "_aftercare_caller", None)
@@ -82,6 +88,9 @@ def get_caller(request: Request) -> Caller:
     if token is not None and hasattr(token, "application_id"):
         caller = _caller_from_token(token)
     elif request.user is not None and request.user.is_authenticated and isinstance(request.user, User):
+        # A session that passed the password but not the second factor is not signed in.
+        if not _verified(request):
+            raise exceptions.NotAuthenticated("Sign in with your authenticator code first.")
         caller = _caller_from_session(request, request.user)
     else:
         raise exceptions.NotAuthenticated()

@@ -28,7 +28,7 @@ _TOUCH_EVERY = 60
 def _ip(request: HttpRequest | None) -> str:
     if request is None:
         return "?"
-    from axes.helpers import get_client_ip_address  # type: ignore[import-untyped]
+    from axes.helpers import get_client_ip_address
 
     return str(get_client_ip_address(request) or "?")
 

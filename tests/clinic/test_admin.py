@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from clinic.models import Clinic, Patient, Role, User
-from tests.factories import MembershipFactory, PatientFactory, UserFactory
+from tests.factories import MembershipFactory, PatientFactory, UserFactory, verified_login
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def admin_client_a(clinic_a: Clinic) -> Client:
     user = UserFactory.create(is_staff=True)
     MembershipFactory.create(user=user, clinic=clinic_a, role=Role.ADMIN)
     browser = Client()
-    browser.force_login(user)
+    verified_login(browser, user)
     return browser
 
 
@@ -66,14 +66,14 @@ def test_staff_without_the_admin_role_get_no_admin_pages(
     MembershipFactory.create(user=user, clinic=clinic_a, role=role)
     PatientFactory.create(clinic=clinic_a)
     browser = Client()
-    browser.force_login(user)
+    verified_login(browser, user)
     assert browser.get("/admin/clinic/patient/").status_code == 403
 
 
 def test_an_operator_sees_every_clinic(clinic_a: Clinic, clinic_b: Clinic) -> None:
     operator = User.objects.create_superuser("operator", "operator@example.org", "x" * 20)
     browser = Client()
-    browser.force_login(operator)
+    verified_login(browser, operator)
     page = browser.get("/admin/clinic/clinic/")
     assert b"Clinic A" in page.content
     assert b"Clinic B" in page.content

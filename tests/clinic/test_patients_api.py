@@ -202,10 +202,10 @@ def test_every_role_reads_the_registry_and_only_care_roles_write_it(
 def test_a_staff_member_of_no_clinic_is_refused(db: None) -> None:
     from rest_framework.test import APIClient
 
-    from tests.factories import UserFactory
+    from tests.factories import UserFactory, verified_login
 
     api = APIClient()
-    api.force_login(UserFactory.create())
+    verified_login(api, UserFactory.create())
     assert api.get(LIST).status_code == 403
 
 

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from aftercare.demo import seed_history
 from aftercare.risk.engine import evaluate
 from clinic.demo import seed_organisation
+from clinic.services.mfa import mfa_enroll
 
 
 class Command(BaseCommand):
@@ -38,6 +39,12 @@ class Command(BaseCommand):
         write("Staff logins (http://127.0.0.1:8000/admin/ for the admin):")
         for _user, member in demo.staff:
             write(f"  {member.username:<18} {member.role.label:<14} password: {demo.password}")
+        # Every staff sign-in needs a second factor: fresh demo authenticators at every load.
+        write("Their second factor (add the authenticator to an app, or use a recovery code once):")
+        for user, member in demo.staff:
+            enrolment = mfa_enroll(user=user)
+            write(f"  {member.username:<18} {enrolment.otpauth_url}")
+            write(f"  {'':<18} recovery codes: {' '.join(enrolment.recovery_codes[:3])}")
         write("Demo API client (OAuth2 client credentials, POST /o/token/):")
         write(f"  client_id:     {demo.client_id}")
         write(f"  client_secret: {demo.client_secret}")
