@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import http.client
 import os
-import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 from django.db import connection
 
 from clinic.embedded import database_url
@@ -84,5 +85,21 @@ def requests_per_second(port: int, path: str, headers: dict[str, str], seconds: 
     return count / elapsed
 
 
-def peak_memory_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+class PeakMemory(threading.Thread):
+    """The largest memory of a process and its children together, sampled. Proportional set size:
+    pages a forked pool shares with its parent count once, not once a process."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                tree = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_full_info().pss for p in tree))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)

@@ -9,18 +9,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 
 from aftercare.models import Reminder, ReminderStatus
-from bench.harness import ROOT
+from bench.harness import ROOT, PeakMemory
 from clinic.embedded import database_url
 from clinic.models import Clinic
 from tasks.celery import app
@@ -68,26 +66,6 @@ def _queue_size(queue: str) -> int:
             return int(channel.queue_declare(queue=queue, passive=True).message_count)
         except conn.channel_errors:
             return 0  # Redis drops an empty queue's key: nothing left
-
-
-class PeakMemory(threading.Thread):
-    """The largest memory of a process and its children together, sampled. Proportional set size:
-    pages a forked pool shares with its parent count once, not once a process."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self.running = True
-
-    def run(self) -> None:
-        while self.running:
-            try:
-                tree = [self.process, *self.process.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_full_info().pss for p in tree))
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
 
 
 def _baseline(items: int) -> float:

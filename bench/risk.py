@@ -17,8 +17,7 @@ from typing import Any
 
 from django.db import connection
 
-from bench.harness import ROOT
-from bench.reminders import PeakMemory
+from bench.harness import ROOT, PeakMemory
 from clinic.embedded import database_url
 from clinic.models import Clinic
 

@@ -28,12 +28,17 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from aftercare.models import RiskRuleSetting, Severity
+from aftercare.models import SEVERITY_RANK, RiskRuleSetting, Severity
 from aftercare.risk.rules import RULES
 from clinic.models import Clinic
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('aftercare.risk', 0))"
-_RANK = "array_position(ARRAY['low','medium','high']::text[], {})"
+# Severity order in SQL, from the one the models define.
+_RANK = (
+    "array_position(ARRAY["
+    + ", ".join(f"'{severity}'" for severity in sorted(SEVERITY_RANK, key=SEVERITY_RANK.__getitem__))
+    + "]::text[], {})"
+)
 
 
 def _rank(expression: str) -> str:

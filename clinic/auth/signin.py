@@ -47,15 +47,9 @@ class SessionTimeoutMiddleware:
             now = time.time()
             signed_in_at = session.get(SIGNED_IN_AT, now)
             last_seen = session.get(LAST_SEEN, signed_in_at)
-            if (
-                now - last_seen > settings.AFTERCARE_SESSION_IDLE_SECONDS
-                or now - signed_in_at > settings.SESSION_COOKIE_AGE
-            ):
-                logger.info(
-                    "session of user %s ended: %s",
-                    user.pk,
-                    "idle" if now - last_seen > settings.AFTERCARE_SESSION_IDLE_SECONDS else "too old",
-                )
+            idle = now - last_seen > settings.AFTERCARE_SESSION_IDLE_SECONDS
+            if idle or now - signed_in_at > settings.SESSION_COOKIE_AGE:
+                logger.info("session of user %s ended: %s", user.pk, "idle" if idle else "too old")
                 logout(request)
             elif now - last_seen > _TOUCH_EVERY or SIGNED_IN_AT not in session:
                 session[SIGNED_IN_AT] = signed_in_at
