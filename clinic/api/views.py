@@ -8,6 +8,7 @@ import pghistory
 from django.db.models import QuerySet
 from django.urls import reverse
 from rest_framework import routers, status, viewsets
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from clinic.auth.caller import Caller, get_caller
@@ -30,8 +31,9 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authenticated and permitted from here on
-        if not self.is_schema_generation:
-            # Attached to every history row this request's writes make (when it writes at all).
+        if request.method not in SAFE_METHODS and not self.is_schema_generation:
+            # Attached to every history row this request's writes make. Reads write no history
+            # (and pghistory's middleware opens no context for them), so list pages skip this.
             pghistory.context(actor=self.caller.key, clinic=str(self.caller.clinic.pk))
 
     def select(self, clinic: Clinic) -> QuerySet[Any]:
