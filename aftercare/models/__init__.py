@@ -27,6 +27,7 @@ from aftercare.models.flags import (
 from aftercare.models.groups import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
 from aftercare.models.plans import AftercarePlan, PlanActivity
 from aftercare.models.reminders import DigestSent, Reminder, ReminderKind, ReminderStatus
+from aftercare.models.summary import RiskSummary
 
 __all__ = [
     "ACTIVE_FLAG_STATUSES",
@@ -59,6 +60,7 @@ __all__ = [
     "RiskFlagEvent",
     "RiskRule",
     "RiskRuleSetting",
+    "RiskSummary",
     "Severity",
     "SupportGroup",
     "SupportGroupKind",

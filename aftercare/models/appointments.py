@@ -8,6 +8,7 @@ from django.db import models
 
 from aftercare.models.choices import CANCELLED_STATUSES, ActivityKind, AttendanceStatus
 from aftercare.models.plans import PlanActivity
+from aftercare.models.summary import APPOINTMENT_COUNTED_SQL, refresh_triggers
 from clinic.models import Clinic, IntegrationClient, Patient, TimeStampedModel
 from clinic.models.history import tracked
 from clinic.privacy import validate_patient_visible
@@ -130,7 +131,16 @@ class Appointment(TimeStampedModel):
             models.Index(fields=["patient", "starts_at"], name="appointment_patient_starts"),
             models.Index(fields=["clinician", "starts_at"], name="appointment_clinician_starts"),
         ]
-        triggers = [*TimeStampedModel.Meta.triggers, NO_DOUBLE_BOOKING]
+        triggers = [
+            *TimeStampedModel.Meta.triggers,
+            NO_DOUBLE_BOOKING,
+            *refresh_triggers(
+                "appointment",
+                "attendance_status",
+                APPOINTMENT_COUNTED_SQL,
+                ("attendance_status", "starts_at", "kind", "patient_id"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Appointment {self.pk}"

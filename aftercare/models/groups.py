@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from aftercare.models.choices import GroupAttendanceStatus, OutsideMeetingKind, SupportGroupKind
+from aftercare.models.summary import GROUP_COUNTED_SQL, GROUP_SESSION_TRIGGERS, refresh_triggers
 from clinic.models import Clinic, IntegrationClient, Patient, TimeStampedModel
 from clinic.models.history import tracked
 from clinic.privacy import validate_patient_visible
@@ -72,6 +73,7 @@ class GroupSession(TimeStampedModel):
             models.Index(fields=["created_at", "id"], name="session_created"),
             models.Index(fields=["updated_at"], name="session_updated"),
         ]
+        triggers = [*TimeStampedModel.Meta.triggers, *GROUP_SESSION_TRIGGERS]
 
     def __str__(self) -> str:
         return f"Session {self.pk}"
@@ -92,6 +94,10 @@ class GroupAttendance(TimeStampedModel):
     class Meta(TimeStampedModel.Meta):
         constraints = [models.UniqueConstraint(fields=["session", "patient"], name="group_attendance_one_per_session")]
         indexes = [models.Index(fields=["patient", "session"], name="group_attendance_patient")]
+        triggers = [
+            *TimeStampedModel.Meta.triggers,
+            *refresh_triggers("groupattendance", "status", GROUP_COUNTED_SQL, ("status", "session_id", "patient_id")),
+        ]
 
     def __str__(self) -> str:
         return f"Group attendance {self.pk}"
