@@ -15,7 +15,7 @@ from django.forms import ModelChoiceField
 from django.http import HttpRequest
 from django_otp.admin import OTPAdminSite
 
-from clinic.models import Clinic, IntegrationClient, Patient, Role, StaffMembership, User
+from clinic.models import Clinic, Consent, Disclosure, IntegrationClient, Patient, Role, StaffMembership, User
 
 # Staff sign in with password and authenticator code (or a one-time recovery code); a session that
 # has not passed the second factor gets no admin page (django-otp's documented way to do this).
@@ -114,6 +114,32 @@ class IntegrationClientAdmin(ClinicScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Created with `manage.py create_api_client`, which prints the secret once.
         return False
+
+
+class ReadOnlyClinicScopedAdmin(ClinicScopedAdmin):
+    """Records only services write (through the API): the admin shows them and changes nothing."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(Consent)
+class ConsentAdmin(ReadOnlyClinicScopedAdmin):
+    # No patient names in the list: the patient's id is enough to find them.
+    list_display = ["id", "patient_id", "recipient_name", "signed_on", "expires_at", "revoked_at"]
+    list_filter = ["recipient_kind"]
+    search_fields = ["=id", "=patient__id", "=patient__external_id"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Disclosure)
+class DisclosureAdmin(ReadOnlyClinicScopedAdmin):
+    list_display = ["id", "patient_id", "consent_id", "recipient_name", "released_at", "released_by"]
+    search_fields = ["=id", "=patient__id", "=consent__id"]
+    date_hierarchy = "released_at"
 
 
 @admin.register(User)

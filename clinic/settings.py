@@ -344,6 +344,10 @@ SPECTACULAR_SETTINGS = {
         "GroupAttendanceStatusEnum": "aftercare.models.choices.GroupAttendanceStatus.choices",
         "SupportGroupKindEnum": "aftercare.models.choices.SupportGroupKind.choices",
         "OutsideMeetingKindEnum": "aftercare.models.choices.OutsideMeetingKind.choices",
+        "DisclosureCategoryEnum": "clinic.models.consents.DisclosureCategory.choices",
+        "ConsentCategoryEnum": "clinic.models.consents.CONSENT_CATEGORY_CHOICES",
+        "ConsentStateEnum": "clinic.models.consents.CONSENT_STATES",
+        "RecipientKindEnum": "clinic.models.consents.RecipientKind.choices",
     },
     # Replaces drf-spectacular's own enum hook (it also names the error enums).
     "POSTPROCESSING_HOOKS": [

@@ -128,8 +128,8 @@ class PatientViewSet(
 ):
     read_scopes = ("patients:read",)
     write_scopes = ("patients:write",)
-    # The history shows every clinical record of the patient: it needs every read scope.
-    action_scopes = {"history": ("patients:read", "plans:read", "schedule:read", "flags:read")}
+    # The history shows every clinical record of the patient and their consents: it needs every read scope.
+    action_scopes = {"history": ("patients:read", "plans:read", "schedule:read", "flags:read", "consents:read")}
     serializer_class = PatientSerializer
     filterset_class = PatientFilter
     filter_backends = [FilterBackend, OrderingFilter]
@@ -180,7 +180,7 @@ class PatientViewSet(
         return self.created(patient) if created else Response(self.get_serializer(patient).data)
 
     @extend_schema(
-        summary="Who changed what: the patient, their plans and activities, appointments, groups and flags",
+        summary="Who changed what: the patient, their plans and activities, appointments, groups, flags and consents",
         responses=HistoryEntrySerializer(many=True),
         tags=["patients"],
     )

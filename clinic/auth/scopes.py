@@ -22,6 +22,12 @@ SCOPES: dict[str, str] = {
     "attendance:write": "Record attendance",
     "flags:read": "Read risk flags",
     "flags:write": "Acknowledge, resolve and dismiss risk flags",
+    "consents:read": "Read patients' consents to disclose and the accounting of their disclosures",
+    "consents:write": "Record and revoke patients' consents to disclose",
+    "disclosures:write": (
+        "Release a patient's records to the recipient a consent names (also needs the read scope of "
+        "each category released)"
+    ),
 }
 
 ALL_SCOPES = frozenset(SCOPES)
@@ -31,7 +37,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.ADMIN: ALL_SCOPES,
     Role.CLINICIAN: ALL_SCOPES,
     Role.CASE_MANAGER: ALL_SCOPES,
-    # Scheduling and attendance only: no flags, no clinical detail.
+    # Scheduling and attendance only: no flags, no clinical detail, no consents or releases.
     Role.FRONT_DESK: frozenset({"patients:read", "schedule:read", "schedule:write", "attendance:write"}),
     Role.AUDITOR: _READ_SCOPES,
 }

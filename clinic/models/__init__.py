@@ -1,17 +1,35 @@
 from clinic.models.base import TimeStampedModel
+from clinic.models.consents import (
+    ALL_CATEGORIES,
+    CONSENT_CATEGORY_CHOICES,
+    CONSENT_STATES,
+    REDISCLOSURE_NOTICE,
+    Consent,
+    Disclosure,
+    DisclosureCategory,
+    RecipientKind,
+)
 from clinic.models.idempotency import IdempotencyKey
 from clinic.models.integration import IntegrationClient
 from clinic.models.organisation import CARE_ROLES, Clinic, Role, StaffMembership, User, validate_time_zone
 from clinic.models.patients import Language, Patient, PatientStatus
 
 __all__ = [
+    "ALL_CATEGORIES",
     "CARE_ROLES",
+    "CONSENT_CATEGORY_CHOICES",
+    "CONSENT_STATES",
+    "REDISCLOSURE_NOTICE",
     "Clinic",
+    "Consent",
+    "Disclosure",
+    "DisclosureCategory",
     "IdempotencyKey",
     "IntegrationClient",
     "Language",
     "Patient",
     "PatientStatus",
+    "RecipientKind",
     "Role",
     "StaffMembership",
     "TimeStampedModel",

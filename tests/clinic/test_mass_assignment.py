@@ -19,7 +19,11 @@ from tests.conftest import Persona
 from tests.factories import PatientFactory
 
 # Never writable from a body, anywhere.
-OWNERSHIP = re.compile(r"^(id|clinic|created_at|updated_at|created_by|recorded_by|.+_by|.+_by_client|closed_at)$")
+OWNERSHIP = re.compile(
+    r"^(id|clinic|created_at|updated_at|created_by|recorded_by|.+_by|.+_by_client|closed_at"
+    # Consents and disclosures: when recorded, released or revoked, why revoked, and what went with a release.
+    r"|recorded_at|released_at|revoked_at|revocation_reason|notice|content_sha256)$"
+)
 # Status fields a body may set, and where: everything else with "status" in its name is the services'.
 STATUS_INPUTS = {
     ("/api/v1/patients/", "status"),  # the EHR discharges and archives

@@ -1,0 +1,335 @@
+"""`/api/v1/patients/{patient_id}/consents/` and `/api/v1/patients/{patient_id}/disclosures/`:
+consents to disclose, their revocation, releases under them and the accounting of disclosures
+(42 CFR Part 2 §2.31, §2.32)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilter
+from clinic.api.idempotency import idempotent
+from clinic.api.serializers import StrictCharField
+from clinic.api.views import ClinicScopedViewSet
+from clinic.models import (
+    CONSENT_CATEGORY_CHOICES,
+    CONSENT_STATES,
+    REDISCLOSURE_NOTICE,
+    Clinic,
+    Consent,
+    Disclosure,
+    DisclosureCategory,
+    Language,
+    Patient,
+    PatientStatus,
+    RecipientKind,
+)
+from clinic.releases import CATEGORY_READ_SCOPES
+from clinic.selectors.consents import consent_list, disclosure_list
+from clinic.selectors.patients import patient_list
+from clinic.services.consents import consent_record, consent_revoke, disclosure_release
+
+_MAX_CATEGORIES = 20
+
+
+def _categories(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(child=serializers.ChoiceField(choices=DisclosureCategory.choices), **kwargs)
+
+
+class ConsentInputSerializer(serializers.Serializer[Any]):
+    recipient_name = StrictCharField(max_length=200, help_text="The person or organisation that may receive.")
+    recipient_kind = serializers.ChoiceField(choices=RecipientKind.choices, required=False, allow_blank=True)
+    purpose = StrictCharField(max_length=1000, help_text="Why the records may be disclosed (§2.31(a)(5)).")
+    categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=CONSENT_CATEGORY_CHOICES),
+        min_length=1,
+        max_length=_MAX_CATEGORIES,
+        help_text=(
+            "What may be disclosed. `all` is stored as the categories that exist on the day the consent "
+            "is recorded (never those added later) and needs `expires_at`."
+        ),
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="When the consent ends. This or `expiry_event` is required."
+    )
+    expiry_event = StrictCharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="The event or condition on which the consent ends (e.g. 'end of probation'), if not a date.",
+    )
+    signed_on = serializers.DateField(help_text="The date the patient signed.")
+
+
+class ConsentSerializer(serializers.ModelSerializer[Consent]):
+    categories = _categories(read_only=True)
+    state = serializers.SerializerMethodField(help_text="`active` until revoked or past `expires_at`.")
+
+    class Meta:
+        model = Consent
+        fields = [
+            "id",
+            "patient",
+            "recipient_name",
+            "recipient_kind",
+            "purpose",
+            "categories",
+            "expires_at",
+            "expiry_event",
+            "signed_on",
+            "state",
+            "recorded_by",
+            "recorded_at",
+            "revoked_at",
+            "revoked_by",
+            "revocation_reason",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=CONSENT_STATES))
+    def get_state(self, consent: Consent) -> str:
+        if consent.revoked_at is not None:
+            return "revoked"
+        return "expired" if consent.is_expired(self.context["now"]) else "active"
+
+
+class RevokeSerializer(serializers.Serializer[Any]):
+    reason = StrictCharField(max_length=1000, help_text="Why the consent is revoked (e.g. 'patient withdrew').")
+
+
+class DisclosureSerializer(serializers.ModelSerializer[Disclosure]):
+    categories = _categories(read_only=True)
+
+    class Meta:
+        model = Disclosure
+        fields = [
+            "id",
+            "patient",
+            "consent",
+            "recipient_name",
+            "purpose",
+            "categories",
+            "released_by",
+            "released_at",
+            "notice",
+            "content_sha256",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class DisclosureInputSerializer(serializers.Serializer[Any]):
+    consent = serializers.UUIDField(help_text="The consent the release is made under.")
+    recipient_name = StrictCharField(max_length=200, help_text="Who receives: must be the recipient the consent names.")
+    categories = _categories(
+        min_length=1,
+        max_length=_MAX_CATEGORIES,
+        help_text="What to release: each must be covered by the consent, and the caller must hold its read scope.",
+    )
+
+
+class DemographicsSerializer(serializers.Serializer[Any]):
+    external_id = StrictCharField(allow_null=True)
+    given_name = StrictCharField()
+    family_name = StrictCharField()
+    date_of_birth = serializers.DateField()
+    email = StrictCharField(allow_blank=True)
+    phone = StrictCharField(allow_blank=True)
+    preferred_language = serializers.ChoiceField(choices=Language.choices)
+
+
+class EnrollmentSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=PatientStatus.choices)
+    intake_date = serializers.DateField()
+    discharge_date = serializers.DateField(allow_null=True)
+
+
+class ReleasedDataSerializer(serializers.Serializer[Any]):
+    """One key per released category, and no others."""
+
+    demographics = DemographicsSerializer(required=False)
+    enrollment = EnrollmentSerializer(required=False)
+    attendance = serializers.JSONField(
+        required=False,
+        help_text=(
+            "`appointments` [{kind, starts_at, ends_at, status}], `group_sessions` [{group_kind, starts_at, "
+            "status}], `outside_meetings` [{kind, date}]. Medication visits only if `medication` is released too."
+        ),
+    )
+    plan = serializers.JSONField(
+        required=False,
+        help_text=(
+            "The active (else latest) plan: status, dates, goals, warning signs, triggers, coping strategies, "
+            "daily routine, emergency plan, support persons, sponsor, activities other than medication; or null."
+        ),
+    )
+    medication = serializers.JSONField(
+        required=False,
+        help_text="[{medication, dose_schedule, medication_started_on, frequency_count, frequency_period, provider}]",
+    )
+    risk_flags = serializers.JSONField(required=False, help_text="[{rule, severity, status, raised_at, closed_at}]")
+
+
+class ReleaseSerializer(serializers.Serializer[Any]):
+    disclosure = DisclosureSerializer()
+    notice = StrictCharField(help_text=f"Must accompany the data wherever it goes: “{REDISCLOSURE_NOTICE}”")
+    # A field, not the `data` property: the serializer metaclass takes declared fields off the class.
+    data = ReleasedDataSerializer()  # type: ignore[assignment]
+
+
+class UpdatedSinceFilterSet(StrictFilterSet):
+    updated_since = UpdatedSinceFilter()
+
+
+class ConsentFilter(UpdatedSinceFilterSet):
+    class Meta:
+        model = Consent
+        fields = ["updated_since"]
+
+
+class DisclosureFilter(UpdatedSinceFilterSet):
+    class Meta:
+        model = Disclosure
+        fields = ["updated_since"]
+
+
+PATIENT_ID = OpenApiParameter("patient_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The patient's id.")
+
+
+class PatientResourceViewSet(ClinicScopedViewSet):
+    """A resource under `patients/{patient_id}/`: the patient must be one of the caller's clinic,
+    or the answer is 404 whatever the rest of the path says."""
+
+    patient: Patient
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if not self.is_schema_generation:
+            try:
+                self.patient = patient_list(clinic=self.caller.clinic).get(pk=self.kwargs["patient_id"])
+            except (Patient.DoesNotExist, DjangoValidationError):
+                raise NotFound() from None
+
+    def location(self, obj: Any) -> str:
+        return reverse(f"api:{self.basename}-detail", kwargs={"patient_id": self.patient.pk, "pk": obj.pk})
+
+
+@extend_schema(parameters=[PATIENT_ID], tags=["consents"])
+@extend_schema_view(
+    list=extend_schema(summary="A patient's consents to disclose"),
+    retrieve=extend_schema(summary="Read a consent"),
+    create=extend_schema(
+        summary="Record a consent the patient signed",
+        description=(
+            "42 CFR Part 2 §2.31: the recipient, the purpose, what may be disclosed, and an expiry date or "
+            "event. The terms cannot be changed afterwards: record a new consent and revoke the old one."
+        ),
+        request=ConsentInputSerializer,
+        responses={201: ConsentSerializer},
+    ),
+)
+class ConsentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PatientResourceViewSet):
+    read_scopes = ("consents:read",)
+    write_scopes = ("consents:write",)
+    http_method_names = ["get", "post", "head", "options"]
+    serializer_class = ConsentSerializer
+    filterset_class = ConsentFilter
+    filter_backends = [FilterBackend, OrderingFilter]
+    ordering_fields = ["created_at", "updated_at"]
+
+    def select(self, clinic: Clinic) -> QuerySet[Consent]:
+        return consent_list(clinic=clinic, patient=self.patient)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["now"] = timezone.now()  # one instant for every consent's `state` on the page
+        return context
+
+    @idempotent
+    def create(self, request: Request, patient_id: str) -> Response:
+        consent = consent_record(patient=self.patient, by=self.caller, **self.validated(ConsentInputSerializer))
+        return Response(
+            self.get_serializer(consent).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": self.location(consent)},
+        )
+
+    @extend_schema(
+        summary="Revoke a consent",
+        description=(
+            "From now on nothing more is released under it; what was already disclosed stays in the accounting. "
+            "Revoking a revoked consent changes nothing (the first revocation stands)."
+        ),
+        request=RevokeSerializer,
+        responses={200: ConsentSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def revoke(self, request: Request, patient_id: str, pk: str) -> Response:
+        consent = consent_revoke(consent=self.get_object(), by=self.caller, **self.validated(RevokeSerializer))
+        return Response(self.get_serializer(consent).data)
+
+
+@extend_schema(parameters=[PATIENT_ID], tags=["consents"])
+@extend_schema_view(
+    list=extend_schema(summary="The accounting of a patient's disclosures"),
+    retrieve=extend_schema(summary="Read a disclosure"),
+    create=extend_schema(
+        summary="Release a patient's records under a consent",
+        description=(
+            "Checks that the consent is this patient's, not revoked, not expired, names this recipient and "
+            "covers every category asked for; the caller also needs the read scope of each category "
+            f"({', '.join(f'{c}: {s}' for c, s in CATEGORY_READ_SCOPES.items())}). Then records the "
+            "disclosure and returns it with the data and the redisclosure notice (§2.32), which must go "
+            "with the data. A refusal records nothing."
+        ),
+        request=DisclosureInputSerializer,
+        responses={201: ReleaseSerializer},
+    ),
+)
+class DisclosureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PatientResourceViewSet):
+    read_scopes = ("consents:read",)
+    write_scopes = ("disclosures:write",)
+    http_method_names = ["get", "post", "head", "options"]
+    serializer_class = DisclosureSerializer
+    filterset_class = DisclosureFilter
+    filter_backends = [FilterBackend, OrderingFilter]
+    ordering_fields = ["created_at", "updated_at"]
+
+    def select(self, clinic: Clinic) -> QuerySet[Disclosure]:
+        return disclosure_list(clinic=clinic, patient=self.patient)
+
+    @idempotent
+    def create(self, request: Request, patient_id: str) -> Response:
+        body = self.validated(DisclosureInputSerializer)
+        missing = {CATEGORY_READ_SCOPES[category] for category in body["categories"]} - self.caller.scopes
+        if missing:
+            raise PermissionDenied(f"Releasing these categories also needs the scope(s): {', '.join(sorted(missing))}.")
+        release = disclosure_release(
+            patient=self.patient,
+            consent_id=body["consent"],
+            by=self.caller,
+            recipient_name=body["recipient_name"],
+            categories=body["categories"],
+        )
+        payload = {"disclosure": release.disclosure, "notice": release.notice, "data": release.data}
+        return Response(
+            ReleaseSerializer(payload).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": self.location(release.disclosure)},
+        )
