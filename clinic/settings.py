@@ -96,6 +96,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise and everything that may answer early, so every response carries a policy.
+    "clinic.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -189,6 +191,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (clinic.csp). Pages (admin, API docs, unsubscribe) load only this site's
+# files: no inline script or style (the docs' init script is a file of its own), `data:` images
+# for the docs' icons. Anything that is not HTML (the API's JSON, health) is no page: it loads nothing.
+AFTERCARE_CSP_HTML = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+AFTERCARE_CSP_OTHER = "default-src 'none'; frame-ancestors 'none'"
 if envbool("DJANGO_BEHIND_TLS_PROXY", default=False):
     # Only behind a proxy that always sets (and strips client-sent) X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
