@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from aftercare.reminders.unsubscribe import unsubscribe_url
@@ -84,8 +85,6 @@ def test_pages_load_only_this_sites_files_and_run_no_inline_script(db: None, pat
 
 
 def test_the_unsubscribe_page_is_a_page_under_the_policy(db: None) -> None:
-    from django.conf import settings
-
     patient = PatientFactory.create()
     response = Client().get(unsubscribe_url(patient.pk).removeprefix(settings.AFTERCARE_PUBLIC_URL))
     assert response.status_code == 200

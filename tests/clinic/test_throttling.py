@@ -15,14 +15,16 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from oauth2_provider.models import AccessToken
 from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
 
 from clinic.api.throttling import IntegrationClientThrottle, StaffThrottle
 from clinic.models import Clinic
 from clinic.services.integration import integration_client_create
 from tests.clinic.test_settings import BASE, settings_with, values
 from tests.conftest import Persona
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, UserFactory, access_token
 
 LIST = "/api/v1/patients/"
 
@@ -72,8 +74,6 @@ def test_another_client_and_another_clinics_client_keep_their_own_buckets(
 def test_a_client_keeps_its_bucket_across_its_tokens(
     ehr_a: Persona, settings: Any, at_15_seconds_past_the_hour: Any
 ) -> None:
-    from tests.factories import access_token
-
     settings.AFTERCARE_THROTTLE_CLIENT_RATE = "2/min"
     assert calls(ehr_a, 2) == [200, 200]
     assert ehr_a.client is not None
@@ -105,8 +105,6 @@ def test_a_staff_member_of_two_clinics_has_one_bucket(
     settings: Any,
     at_15_seconds_past_the_hour: Any,
 ) -> None:
-    from tests.factories import MembershipFactory
-
     settings.AFTERCARE_THROTTLE_STAFF_RATE = "2/min"
     alice = make_staff(clinic_a)
     MembershipFactory.create(user=alice.user, clinic=clinic_b)
@@ -151,8 +149,6 @@ def test_throttling_adds_no_query(ehr_a: Persona, clinician_a: Persona, monkeypa
 def test_the_throttle_names_the_caller_from_what_authentication_loaded(
     ehr_a: Persona, django_assert_num_queries: Any
 ) -> None:
-    from oauth2_provider.models import AccessToken
-
     assert ehr_a.client is not None
     token = AccessToken.objects.get(application=ehr_a.client.application)
     user = UserFactory.create()
@@ -161,8 +157,6 @@ def test_the_throttle_names_the_caller_from_what_authentication_loaded(
         force_authenticate(as_client, token=token)
         as_staff = APIRequestFactory().get(LIST)
         force_authenticate(as_staff, user=user)
-        from rest_framework.views import APIView
-
         view = APIView()
         client_request, staff_request = view.initialize_request(as_client), view.initialize_request(as_staff)
         assert IntegrationClientThrottle().ident(client_request) == str(ehr_a.client.application_id)
