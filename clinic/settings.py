@@ -13,6 +13,7 @@ need nothing but Python.
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,17 @@ def envbool(name: str, *, default: bool) -> bool:
     if raw in _FALSE:
         return False
     raise ImproperlyConfigured(f"{name} must be one of {sorted(_TRUE | _FALSE)}, not {raw!r}")
+
+
+_RATE = re.compile(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def envrate(name: str, *, default: str) -> str:
+    """A request rate, `<count>/<period>` with the period s, m, h or d (`600/min`, `20/m`)."""
+    raw = str(env.str(name, default=default)).strip()
+    if not _RATE.fullmatch(raw):
+        raise ImproperlyConfigured(f"{name} must be a rate like 600/min (a count, then s, m, h or d), not {raw!r}")
+    return raw
 
 
 DEBUG = envbool("DJANGO_DEBUG", default=False)
@@ -84,6 +96,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise and everything that may answer early, so every response carries a policy.
+    "clinic.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -177,6 +191,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (clinic.csp). Pages (admin, API docs, unsubscribe) load only this site's
+# files: no inline script or style (the docs' init script is a file of its own), `data:` images
+# for the docs' icons. Anything that is not HTML (the API's JSON, health) is no page: it loads nothing.
+AFTERCARE_CSP_HTML = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+AFTERCARE_CSP_OTHER = "default-src 'none'; frame-ancestors 'none'"
 if envbool("DJANGO_BEHIND_TLS_PROXY", default=False):
     # Only behind a proxy that always sets (and strips client-sent) X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -205,6 +227,28 @@ STORAGES = {
         )
     },
 }
+
+# --- Cache (API rate limits) ------------------------------------------------------------------
+# Shared by every web process, or each would count its own share of a caller's requests.
+# Production: CACHE_URL=redis://… (Django's own RedisCache, on the `redis` package celery[redis]
+# installs). Unset (`make run`, `make test`): files under the data directory, which every local
+# process shares without Redis; a database cache would add queries to every request.
+if "CACHE_URL" in env or "CACHE_URL_FILE" in env:
+    _cache_url = env.str("CACHE_URL")
+    _redis = _cache_url.split(":", 1)[0] in {"redis", "rediss", "valkey", "valkeys"}
+    # Django's RedisCache by name: django-environ would pick django-redis if it were installed.
+    _cache = env.cache_url("CACHE_URL", backend="django.core.cache.backends.redis.RedisCache" if _redis else None)
+    if _redis:
+        # Fail fast when Redis is away; the rate limits then let requests through (clinic.api.throttling).
+        _cache.setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", 1)
+        _cache["OPTIONS"].setdefault("socket_timeout", 1)
+else:
+    _cache = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache"),
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+CACHES: dict[str, dict[str, Any]] = {"default": _cache}
 
 # --- Email -----------------------------------------------------------------------------------
 # The sender patients see: a deployment sets a neutral address of the clinic's own domain.
@@ -286,6 +330,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "clinic.api.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["clinic.api.filters.FilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "clinic.api.schema.AutoSchema",
+    # Per caller: an integration client or a staff member, each with a rate of their own.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "clinic.api.throttling.IntegrationClientThrottle",
+        "clinic.api.throttling.StaffThrottle",
+    ],
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -309,7 +358,9 @@ SPECTACULAR_SETTINGS = {
         "the first response (with `Idempotent-Replayed: true`); the same key with another body is 422. "
         "Keys are kept for 24 hours.\n"
         "* Every 4xx has one shape: `{type, errors: [{code, detail, attr}]}`, where `attr` names the "
-        "bad field (dotted for nested fields, e.g. `emergency_plan.phone`)."
+        "bad field (dotted for nested fields, e.g. `emergency_plan.phone`).\n"
+        "* Rate limits per caller (per integration client, per staff member; `/o/token/` per client id "
+        "and per client IP): over the limit the answer is 429 with `Retry-After` in seconds."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -353,6 +404,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
         "clinic.api.schema.index_placeholders_to_patterns",
+        "clinic.api.schema.document_retry_after",
     ],
 }
 
@@ -383,6 +435,13 @@ OAUTH2_PROVIDER = {
 
 # Named here too (not only inside OAUTH2_PROVIDER) so migrations can resolve the swappable model.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+
+# --- Rate limits (clinic.api.throttling), counted in CACHES ----------------------------------
+# An EHR's bulk sync (pages of 200, or one upsert per patient) fits well inside the client rate.
+AFTERCARE_THROTTLE_CLIENT_RATE = envrate("AFTERCARE_THROTTLE_CLIENT_RATE", default="3000/min")
+AFTERCARE_THROTTLE_STAFF_RATE = envrate("AFTERCARE_THROTTLE_STAFF_RATE", default="600/min")
+# /o/token/ and /o/revoke_token/, per client id and per client IP: each attempt hashes a secret.
+AFTERCARE_THROTTLE_TOKEN_RATE = envrate("AFTERCARE_THROTTLE_TOKEN_RATE", default="20/min")
 
 # --- Aftercare -------------------------------------------------------------------------------
 AFTERCARE_IDEMPOTENCY_TTL_HOURS = env.int("AFTERCARE_IDEMPOTENCY_TTL_HOURS", default=24)

@@ -34,6 +34,7 @@ hypothesis_settings.register_profile("ci", max_examples=40, derandomize=True, pr
 hypothesis_settings.register_profile("explore", max_examples=600)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 BROKERS_VARIABLE = "AFTERCARE_TEST_BROKER_URLS"
+CACHE_VARIABLE = "AFTERCARE_TEST_CACHE_URL"
 
 
 def _schema_fingerprint() -> str:
@@ -75,7 +76,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(
         reason=(
             f"integration: set {BROKERS_VARIABLE} to broker URLs (e.g. "
-            "'amqp://guest:guest@127.0.0.1:5672// redis://127.0.0.1:6379/15') to run against real services"
+            "'amqp://guest:guest@127.0.0.1:5672// redis://127.0.0.1:6379/15') and "
+            f"{CACHE_VARIABLE} to a Redis URL (e.g. redis://127.0.0.1:6379/13) to run against real services"
         )
     )
     for item in items:
@@ -87,6 +89,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _fast_password_hashing(settings: Any) -> None:
     """PBKDF2's million rounds would dominate the suite; hashing itself is Django's, not ours, to test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings: Any) -> None:
+    """Every test starts with an empty cache of its own process (rate-limit counters included)."""
+    from django.core.cache import cache
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    cache.clear()
 
 
 @dataclass

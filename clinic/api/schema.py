@@ -119,3 +119,20 @@ def index_placeholders_to_patterns(result: dict[str, Any], **kwargs: Any) -> dic
         del attr["enum"]
         attr["pattern"] = f"^(?:{alternatives})$"
     return result
+
+
+def document_retry_after(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Every 429 (clinic.api.throttling) says when to come back."""
+    header = {
+        "Retry-After": {
+            "description": "Seconds until this caller's rate limit lifts.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            throttled = operation.get("responses", {}).get("429") if isinstance(operation, dict) else None
+            if isinstance(throttled, dict):
+                throttled.setdefault("headers", {}).update(header)
+    return result

@@ -29,9 +29,9 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 SETTINGS_FILE = ROOT / "clinic" / "settings.py"
 
-STACK = {"db", "rabbitmq", "mailpit", "migrate", "web", "worker", "beat"}
+STACK = {"db", "rabbitmq", "redis", "mailpit", "migrate", "web", "worker", "beat"}
 APP_SERVICES = ("migrate", "web", "worker", "beat")
-LONG_RUNNING = ("db", "rabbitmq", "mailpit", "web", "worker", "beat")
+LONG_RUNNING = ("db", "rabbitmq", "redis", "mailpit", "web", "worker", "beat")
 
 # What an operator would export before `docker compose up` (the `${VAR:?…}` the file requires).
 OPERATOR_VARIABLES = {
@@ -237,6 +237,7 @@ def test_the_settings_parser_finds_the_variables_the_settings_read_and_nothing_e
     found = variables_the_settings_read()
     assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_URL", "DJANGO_DEBUG"} <= found
     assert {"DJANGO_SECURE_SSL_REDIRECT", "CELERY_TASK_DEFAULT_QUEUE_TYPE", "AFTERCARE_LOG_LEVEL"} <= found
+    assert {"CACHE_URL", "AFTERCARE_THROTTLE_CLIENT_RATE", "AFTERCARE_THROTTLE_STAFF_RATE"} <= found
     # Upper-case strings that are settings' own keys, not environment variables.
     assert not {"EMAIL_HOST", "CONN_MAX_AGE", "HTTP_X_FORWARDED_PROTO", "NAME"} & found
 
@@ -285,6 +286,16 @@ def test_the_web_service_is_checked_on_health_and_waits_for_migrations_and_the_b
     assert web["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
     assert command("migrate") == ["python", "manage.py", "migrate", "--noinput"]
     assert service("migrate")["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", ["web", "worker"])
+def test_the_rate_limit_counters_are_kept_in_the_stacks_redis(name):
+    url = environment(name).get("CACHE_URL", "")
+    assert re.fullmatch(r"redis://redis:6379/\d+", url), f"{name}: CACHE_URL is {url!r}"
+    assert str(service("redis")["image"]).startswith(("redis:", "valkey/valkey:"))
+    assert "redis-cli" in " ".join(str(part) for part in service("redis")["healthcheck"]["test"])
+    assert service("web")["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "ports" not in service("redis"), "Redis is for the stack only"
 
 
 def test_the_celery_services_name_the_tasks_app():
