@@ -172,6 +172,8 @@ class PatientViewSet(
             raise ValidationError({"external_id": ["This query parameter is required."]})
         if len(external_id) > 64:
             raise ValidationError({"external_id": ["Ensure this field has no more than 64 characters."]})
+        if "\x00" in external_id:
+            raise ValidationError({"external_id": ["Null characters are not allowed."]})
         fields = self.validated()
         body_id = fields.pop("external_id", None)
         if body_id is not None and body_id != external_id:

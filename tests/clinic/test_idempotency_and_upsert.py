@@ -164,6 +164,14 @@ def test_an_upsert_without_external_id_is_400_naming_it(ehr_a: Persona) -> None:
     assert error_attrs(response) == {"external_id"}
 
 
+def test_an_upsert_whose_external_id_holds_a_nul_character_is_400_naming_it(ehr_a: Persona) -> None:
+    # PostgreSQL text cannot hold NUL: unchecked, it reached the database and answered 500.
+    response = ehr_a.api.put(upsert_url("EHR%007"), upsert_body())
+    assert response.status_code == 400
+    assert error_attrs(response) == {"external_id"}
+    assert Patient.objects.count() == 0
+
+
 def test_an_upsert_never_touches_another_clinics_patient(ehr_a: Persona, ehr_b: Persona) -> None:
     theirs = ehr_b.api.put(upsert_url("EHR-7"), upsert_body(given_name="Bea"))
     mine = ehr_a.api.put(upsert_url("EHR-7"), upsert_body(given_name="Ana"))
