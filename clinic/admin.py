@@ -9,13 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Model, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest
 from django_otp.admin import OTPAdminSite
 
-from clinic.models import Clinic, Consent, Disclosure, IntegrationClient, Patient, Role, StaffMembership, User
+from clinic.models import (
+    AccessAction,
+    AccessEvent,
+    Clinic,
+    Consent,
+    Disclosure,
+    IntegrationClient,
+    Patient,
+    Role,
+    StaffMembership,
+    User,
+)
+from clinic.services.access import access_record
 
 # Staff sign in with password and authenticator code (or a one-time recovery code); a session that
 # has not passed the second factor gets no admin page (django-otp's documented way to do this).
@@ -68,6 +81,64 @@ class ClinicScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[return-value]
 
 
+class AccessLoggedAdmin(ClinicScopedAdmin):
+    """Pages on patient records write to the access log, as the API does: a list page one event per
+    clinic naming the rows it showed, an object page a view (or, after a save, an update)."""
+
+    object_type = "admin"
+
+    def _patient_of(self, obj: Any) -> Any:
+        return obj.pk if isinstance(obj, Patient) else getattr(obj, "patient_id", None)
+
+    def _log(self, request: HttpRequest, clinic_id: Any, action: str, objects: list[Any], status_code: int) -> None:
+        clinic = Clinic.objects.filter(pk=clinic_id).first()
+        user = request.user if isinstance(request.user, User) else None
+        if clinic is None or user is None:
+            return
+        access_record(
+            request=request, clinic=clinic, user=user, client=None, action=action,
+            object_type=self.object_type, object_ids=[obj.pk for obj in objects],
+            patient_ids=[self._patient_of(obj) for obj in objects], status_code=status_code,
+        )  # fmt: skip
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None:
+            by_clinic: dict[Any, list[Any]] = {}
+            for obj in changelist.result_list:
+                by_clinic.setdefault(obj.clinic_id, []).append(obj)
+            for clinic_id, objects in by_clinic.items():
+                self._log(request, clinic_id, AccessAction.LIST, objects, response.status_code)
+        return response
+
+    def _object_page(self, request: HttpRequest, object_id: str, response: Any, action: str) -> Any:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None:
+            self._log(request, obj.clinic_id, action, [obj], response.status_code)
+        else:
+            # Not one of the clinics this user administers (or no such record): a refused attempt,
+            # logged against the clinics the user does administer.
+            for clinic in administered_clinics(request)[:1]:
+                access_record(
+                    request=request, clinic=clinic, user=request.user if isinstance(request.user, User) else None,
+                    client=None, action=AccessAction.DENIED, object_type=self.object_type,
+                    object_ids=[object_id], status_code=response.status_code,
+                )  # fmt: skip
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        saved = request.method == "POST" and response.status_code == 302
+        return self._object_page(request, object_id, response, AccessAction.UPDATE if saved else AccessAction.VIEW)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        response = super().history_view(request, object_id, extra_context)
+        return self._object_page(request, object_id, response, AccessAction.VIEW)
+
+
 @admin.register(Clinic)
 class ClinicAdmin(ClinicScopedAdmin):
     clinic_field = "pk"
@@ -97,7 +168,8 @@ class StaffMembershipAdmin(ClinicScopedAdmin):
 
 
 @admin.register(Patient)
-class PatientAdmin(ClinicScopedAdmin):
+class PatientAdmin(AccessLoggedAdmin):
+    object_type = "admin.patient"
     list_display = ["family_name", "given_name", "external_id", "status", "intake_date"]
     list_filter = ["status", "preferred_language", "reminders_opt_in"]
     search_fields = ["family_name", "given_name", "external_id"]
@@ -116,7 +188,7 @@ class IntegrationClientAdmin(ClinicScopedAdmin):
         return False
 
 
-class ReadOnlyClinicScopedAdmin(ClinicScopedAdmin):
+class ReadOnlyClinicScopedAdmin(AccessLoggedAdmin):
     """Records only services write (through the API): the admin shows them and changes nothing."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -128,6 +200,7 @@ class ReadOnlyClinicScopedAdmin(ClinicScopedAdmin):
 
 @admin.register(Consent)
 class ConsentAdmin(ReadOnlyClinicScopedAdmin):
+    object_type = "admin.consent"
     # No patient names in the list: the patient's id is enough to find them.
     list_display = ["id", "patient_id", "recipient_name", "signed_on", "expires_at", "revoked_at"]
     list_filter = ["recipient_kind"]
@@ -137,6 +210,7 @@ class ConsentAdmin(ReadOnlyClinicScopedAdmin):
 
 @admin.register(Disclosure)
 class DisclosureAdmin(ReadOnlyClinicScopedAdmin):
+    object_type = "admin.disclosure"
     list_display = ["id", "patient_id", "consent_id", "recipient_name", "released_at", "released_by"]
     search_fields = ["=id", "=patient__id", "=consent__id"]
     date_hierarchy = "released_at"
@@ -154,3 +228,19 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(ClinicScopedAdmin):
+    """The access log, read-only: nothing here can change it (nor can anything else)."""
+
+    list_display = ["at", "actor", "action", "object_type", "status_code", "ip"]
+    list_filter = ["action"]
+    search_fields = ["=actor", "=request_id"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "axes",
+    "django_guid",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -95,6 +96,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A request id for every request (the proxy's X-Request-ID when it is a UUID): in the response,
+    # in every log line, and in the access log.
+    "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise and everything that may answer early, so every response carries a policy.
     "clinic.csp.ContentSecurityPolicyMiddleware",
@@ -450,17 +454,27 @@ AFTERCARE_PUBLIC_URL = env.str("AFTERCARE_PUBLIC_URL", default="http://127.0.0.1
 AFTERCARE_HEALTH_BROKER_TIMEOUT = env.float("AFTERCARE_HEALTH_BROKER_TIMEOUT", default=2.0)
 
 # --- Logging: one line per event, never a request body (request bodies carry PHI) -----------
+DJANGO_GUID = {"GUID_HEADER_NAME": "X-Request-ID", "VALIDATE_GUID": True, "UUID_FORMAT": "string"}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"drop_request_details": {"()": "clinic.privacy.DropRequestDetails"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s %(message)s"}},
+    "filters": {
+        "drop_request_details": {"()": "clinic.privacy.DropRequestDetails"},
+        "request_id": {"()": "django_guid.log_filters.CorrelationId"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["drop_request_details"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["drop_request_details", "request_id"],
+        }
     },
     "root": {"handlers": ["console"], "level": env.str("AFTERCARE_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},  # one line per request saying it made an id: noise
     },
 }

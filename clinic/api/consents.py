@@ -36,6 +36,7 @@ from clinic.models import (
     PatientStatus,
     RecipientKind,
 )
+from clinic.models.access import AccessAction
 from clinic.releases import CATEGORY_READ_SCOPES
 from clinic.selectors.consents import consent_list, disclosure_list
 from clinic.selectors.patients import patient_list
@@ -310,9 +311,16 @@ class DisclosureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Patien
     filterset_class = DisclosureFilter
     filter_backends = [FilterBackend, OrderingFilter]
     ordering_fields = ["created_at", "updated_at"]
+    # A release sends the patient's records out of the clinic: the access log calls it an export.
+    access_actions = {"create": AccessAction.EXPORT}
 
     def select(self, clinic: Clinic) -> QuerySet[Disclosure]:
         return disclosure_list(clinic=clinic, patient=self.patient)
+
+    def accessed(self, data: Any) -> tuple[list[Any], list[Any]]:
+        if isinstance(data, dict) and isinstance(data.get("disclosure"), dict):
+            return [data["disclosure"].get("id")], []
+        return super().accessed(data)
 
     @idempotent
     def create(self, request: Request, patient_id: str) -> Response:

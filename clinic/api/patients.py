@@ -131,6 +131,8 @@ class PatientViewSet(
     # The history shows every clinical record of the patient and their consents: it needs every read scope.
     action_scopes = {"history": ("patients:read", "plans:read", "schedule:read", "flags:read", "consents:read")}
     serializer_class = PatientSerializer
+    access_patient_key = "id"
+    access_path_patient = "pk"
     filterset_class = PatientFilter
     filter_backends = [FilterBackend, OrderingFilter]
     ordering_fields = ["created_at", "updated_at"]

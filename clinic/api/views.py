@@ -13,6 +13,11 @@ from rest_framework.response import Response
 
 from clinic.auth.caller import Caller, get_caller
 from clinic.models import Clinic
+from clinic.models.access import AccessAction
+from clinic.services.access import access_record
+
+# The viewset actions that read or write their named object; any other is `<basename>.<action>`.
+_STANDARD_ACTIONS = {"list", "retrieve", "create", "update", "partial_update", "destroy", "upsert"}
 
 
 class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
@@ -20,6 +25,11 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
 
     read_scopes: ClassVar[tuple[str, ...]] = ()
     write_scopes: ClassVar[tuple[str, ...]] = ()
+    # The access log: the key of a returned row that names its patient, and actions that are not
+    # what their method says (a release of records is an export).
+    access_patient_key: ClassVar[str | None] = "patient"
+    access_path_patient: ClassVar[str] = "patient_id"  # the URL argument naming the patient, if any
+    access_actions: ClassVar[dict[str, AccessAction]] = {}
 
     @property
     def caller(self) -> Caller:
@@ -35,6 +45,63 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
             # Attached to every history row this request's writes make. Reads write no history
             # (and pghistory's middleware opens no context for them), so list pages skip this.
             pghistory.context(actor=self.caller.key, clinic=str(self.caller.clinic.pk))
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if not self.is_schema_generation:
+            self.log_access(request, response)
+        return response
+
+    def log_access(self, request: Any, response: Any) -> None:
+        """One access event for this request, if an identified caller read, wrote or was refused
+        something (a 400 or 405 touched nothing; a 401 has no caller to name)."""
+        caller: Caller | None = getattr(request, "_aftercare_caller", None)
+        if caller is None:
+            return
+        path_ids = [self.kwargs[name] for name in ("pk",) if name in self.kwargs]
+        path_patients = [self.kwargs[self.access_path_patient]] if self.access_path_patient in self.kwargs else []
+        if response.status_code in (403, 404):
+            action: AccessAction = AccessAction.DENIED
+            object_ids, patient_ids = path_ids, path_patients
+        elif 200 <= response.status_code < 300:
+            action = self.access_action(request, response)
+            object_ids, patient_ids = self.accessed(getattr(response, "data", None))
+            object_ids, patient_ids = [*path_ids, *object_ids], [*path_patients, *patient_ids]
+        else:
+            return
+        name = self.action or ""
+        access_record(
+            request=request._request,
+            clinic=caller.clinic,
+            user=caller.user,
+            client=caller.client,
+            action=action,
+            object_type=self.basename if name in _STANDARD_ACTIONS or not name else f"{self.basename}.{name}",
+            object_ids=object_ids,
+            patient_ids=patient_ids,
+            status_code=response.status_code,
+        )
+
+    def access_action(self, request: Any, response: Any) -> AccessAction:
+        if self.action in self.access_actions:
+            return self.access_actions[self.action]
+        if request.method in SAFE_METHODS:
+            return AccessAction.VIEW if "pk" in self.kwargs else AccessAction.LIST
+        if request.method == "DELETE":
+            return AccessAction.DELETE
+        return AccessAction.CREATE if response.status_code == status.HTTP_201_CREATED else AccessAction.UPDATE
+
+    def accessed(self, data: Any) -> tuple[list[Any], list[Any]]:
+        """The ids of the rows a response holds, and of their patients."""
+        if isinstance(data, dict) and isinstance(data.get("results"), list):
+            rows = data["results"]
+        elif isinstance(data, list):
+            rows = data
+        else:
+            rows = [data]
+        rows = [row for row in rows if isinstance(row, dict)]
+        key = self.access_patient_key
+        return [row.get("id") for row in rows], [row.get(key) for row in rows] if key else []
 
     def select(self, clinic: Clinic) -> QuerySet[Any]:
         """The selector behind this resource, for the caller's clinic."""

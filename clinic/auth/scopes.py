@@ -28,6 +28,7 @@ SCOPES: dict[str, str] = {
         "Release a patient's records to the recipient a consent names (also needs the read scope of "
         "each category released)"
     ),
+    "audit:read": "Read the access log: who read or changed which records",
 }
 
 ALL_SCOPES = frozenset(SCOPES)
@@ -35,8 +36,9 @@ _READ_SCOPES = frozenset(scope for scope in SCOPES if scope.endswith(":read"))
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.ADMIN: ALL_SCOPES,
-    Role.CLINICIAN: ALL_SCOPES,
-    Role.CASE_MANAGER: ALL_SCOPES,
+    # Care staff read and change records; the access log is for admins and auditors.
+    Role.CLINICIAN: ALL_SCOPES - {"audit:read"},
+    Role.CASE_MANAGER: ALL_SCOPES - {"audit:read"},
     # Scheduling and attendance only: no flags, no clinical detail, no consents or releases.
     Role.FRONT_DESK: frozenset({"patients:read", "schedule:read", "schedule:write", "attendance:write"}),
     Role.AUDITOR: _READ_SCOPES,

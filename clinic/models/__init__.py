@@ -1,3 +1,4 @@
+from clinic.models.access import AccessAction, AccessEvent
 from clinic.models.base import TimeStampedModel
 from clinic.models.consents import (
     ALL_CATEGORIES,
@@ -20,6 +21,8 @@ __all__ = [
     "CONSENT_CATEGORY_CHOICES",
     "CONSENT_STATES",
     "REDISCLOSURE_NOTICE",
+    "AccessAction",
+    "AccessEvent",
     "Clinic",
     "Consent",
     "Disclosure",
