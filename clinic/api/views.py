@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pghistory
 from django.db.models import QuerySet
 from django.urls import reverse
+from django_guid import get_guid
 from rest_framework import routers, status, viewsets
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
@@ -44,7 +45,7 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         if request.method not in SAFE_METHODS and not self.is_schema_generation:
             # Attached to every history row this request's writes make. Reads write no history
             # (and pghistory's middleware opens no context for them), so list pages skip this.
-            pghistory.context(actor=self.caller.key, clinic=str(self.caller.clinic.pk))
+            pghistory.context(actor=self.caller.key, clinic=str(self.caller.clinic.pk), request_id=get_guid())
 
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)

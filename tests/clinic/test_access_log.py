@@ -278,20 +278,25 @@ def test_the_log_exports_as_csv_and_the_export_is_logged(
     assert [str(i) for i in export.patient_ids] == [patient]
 
 
+@pytest.mark.parametrize(
+    ("model", "key"), [("patient", "patient"), ("consent", "patient-consent"), ("disclosure", "patient-disclosure")]
+)
 def test_admin_pages_on_patient_records_are_logged(
-    clinic_a: Clinic, client: Any, make_staff: Any, world: dict[str, Any]
+    model: str, key: str, clinic_a: Clinic, client: Any, make_staff: Any, world: dict[str, Any]
 ) -> None:
     admin_user = make_staff(clinic_a, Role.ADMIN, is_staff=True).user
     verified_login(client, admin_user)
-    patient = world["mine"]["patient"]
+    mine, theirs = world["mine"][key], world["theirs"][key]
     before = set(AccessEvent.objects.values_list("id", flat=True))
-    assert client.get("/admin/clinic/patient/").status_code == 200
-    assert client.get(f"/admin/clinic/patient/{patient}/change/").status_code == 200
-    theirs = world["theirs"]["patient"]
-    client.get(f"/admin/clinic/patient/{theirs}/change/")
+    assert client.get(f"/admin/clinic/{model}/").status_code == 200
+    assert client.get(f"/admin/clinic/{model}/{mine}/change/").status_code == 200
+    client.get(f"/admin/clinic/{model}/{theirs}/change/")
     events = list(AccessEvent.objects.exclude(id__in=before).order_by("at"))
     assert [e.action for e in events] == ["list", "view", "denied"]
     assert all(e.actor == f"user:{admin_user.pk}" and e.clinic_id == clinic_a.pk for e in events)
-    assert uuid.UUID(patient) in events[0].patient_ids
-    assert events[1].object_ids == [uuid.UUID(patient)]
+    assert {e.object_type for e in events} == {f"admin.{model}"}
+    assert uuid.UUID(mine) in events[0].object_ids
+    assert uuid.UUID(world["mine"]["patient"]) in events[0].patient_ids
+    assert events[1].object_ids == [uuid.UUID(mine)]
+    assert events[1].patient_ids == [uuid.UUID(world["mine"]["patient"])]
     assert events[2].object_ids == [uuid.UUID(theirs)]

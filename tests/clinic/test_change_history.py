@@ -61,13 +61,18 @@ def test_an_api_write_is_recorded_with_the_integration_client(ehr_a: Persona) ->
         patient=PatientFactory.create(clinic=ehr_a.clinic),
         starts_at=timezone.now() + datetime.timedelta(days=2),
     )
-    response = ehr_a.api.patch(f"/api/v1/appointments/{appointment.pk}/", {"location": "Room 12"})
+    request_id = "4b1c2f7e-5d0a-4c1e-9a57-0f5e7c3d2b19"
+    response = ehr_a.api.patch(
+        f"/api/v1/appointments/{appointment.pk}/", {"location": "Room 12"}, HTTP_X_REQUEST_ID=request_id
+    )
     assert response.status_code == 200, response.json()
     update = history(appointment).get(pgh_label="update")
     metadata = update.pgh_context.metadata
     assert ehr_a.client is not None
     assert metadata["actor"] == f"client:{ehr_a.client.pk}"
     assert metadata["url"] == f"/api/v1/appointments/{appointment.pk}/"
+    # The same request id as the response's and the access log's.
+    assert metadata["request_id"] == request_id == response["X-Request-ID"]
 
 
 def test_a_patients_history_lists_changes_to_them_their_plan_and_appointments(ehr_a: Persona) -> None:
