@@ -164,6 +164,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # Staff sessions: a new one at every sign-in (Django), all of a user's others end when their
 # password changes (Django's session hash), idle and absolute limits (clinic.auth.signin).
 SESSION_COOKIE_AGE = env.int("AFTERCARE_SESSION_MAX_AGE_SECONDS", default=12 * 60 * 60)
+# Whether each API request waits for its access event to reach the disk. Off (the default), a crash of
+# the database server may lose the events of its last fraction of a second; on, every request pays
+# a disk flush (clinic/services/access.py).
+AFTERCARE_ACCESS_LOG_SYNCHRONOUS = env.bool("AFTERCARE_ACCESS_LOG_SYNCHRONOUS", default=False)
 AFTERCARE_SESSION_IDLE_SECONDS = env.int("AFTERCARE_SESSION_IDLE_SECONDS", default=15 * 60)
 
 # Lock-out (django-axes): after AFTERCARE_SIGNIN_FAILURE_LIMIT failures, per account and per

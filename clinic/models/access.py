@@ -33,13 +33,20 @@ class AccessAction(models.TextChoices):
 
 
 class AccessEvent(models.Model):
+    # The references carry no database constraint: a constraint check is a lookup and a row lock on
+    # the clinic, user or client for every request logged, and the log must never stand in the way
+    # of (or be held up by) a write to those rows. Django still refuses to delete them (PROTECT).
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     at = models.DateTimeField(default=timezone.now, editable=False)
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, db_constraint=False, related_name="+")
     # `user:<id>` or `client:<id>`: the same key the change history carries.
     actor = models.CharField(max_length=64)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    client = models.ForeignKey(IntegrationClient, on_delete=models.PROTECT, null=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, db_constraint=False, related_name="+"
+    )
+    client = models.ForeignKey(
+        IntegrationClient, on_delete=models.PROTECT, null=True, db_constraint=False, related_name="+"
+    )
     action = models.CharField(max_length=10, choices=AccessAction.choices)
     # What was read or written: the API resource or model name, and the ids involved.
     object_type = models.CharField(max_length=60)
@@ -57,7 +64,6 @@ class AccessEvent(models.Model):
         ordering = ["-at", "-id"]
         indexes = [
             models.Index(fields=["clinic", "-at"], name="access_clinic_at"),
-            models.Index(fields=["clinic", "actor", "-at"], name="access_clinic_actor_at"),
             GinIndex(fields=["patient_ids"], name="access_patients"),
         ]
         constraints = [
