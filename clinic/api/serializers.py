@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from django.db.models import QuerySet
+from django.db.models import CharField, Func, QuerySet
 from django.utils import timezone
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
@@ -68,6 +68,24 @@ def _render_datetime(value: Any, zone: Any) -> Any:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+# A list page may fetch an instant already written as the API writes it (see `iso_instant`).
+ISO_PREFIX = "_iso_"
+_ABSENT = object()
+
+
+class UtcIsoInstant(Func):
+    """An instant as DRF writes it in UTC: `2026-11-22T04:00:00Z`, with `.ffffff` only when there
+    are microseconds (as `datetime.isoformat()`). Loading and formatting each instant in Python
+    was the larger part of a list page's cost."""
+
+    template = (
+        "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+        "CASE WHEN to_char(%(expressions)s, 'US') = '000000' THEN '' ELSE '.' || to_char(%(expressions)s, 'US') END "
+        "|| 'Z'"
+    )
+    output_field = CharField()
+
+
 class FastReadMixin:
     """Faster output for list pages, identical to DRF's own (tests/clinic/test_serializers.py).
 
@@ -97,6 +115,12 @@ class FastReadMixin:
         plan = cls.plain_plan()
         return None if plan is None else [column for _, column, _ in plan]
 
+    @classmethod
+    def instant_columns(cls) -> list[str]:
+        """The columns rendered as instants, which a `.values()` page may fetch as text instead
+        (`ISO_PREFIX + column` = `UtcIsoInstant(column)`, when the current zone is UTC)."""
+        return [column for _, column, kind in cls.plain_plan() or [] if kind == "datetime"]
+
     def to_representation(self, instance: Any) -> dict[str, Any]:
         plan = type(self).plain_plan()
         if plan is None:
@@ -107,6 +131,11 @@ class FastReadMixin:
         row = instance if isinstance(instance, dict) else None
         result: dict[str, Any] = {}
         for name, column, kind in plan:
+            if row is not None and kind == "datetime":
+                text = row.get(ISO_PREFIX + column, _ABSENT)
+                if text is not _ABSENT:
+                    result[name] = text
+                    continue
             value = row[column] if row is not None else getattr(instance, column)
             if value is None or kind == "as_is":
                 result[name] = value

@@ -7,11 +7,13 @@ from typing import Any, ClassVar
 import pghistory
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils import timezone
 from django_guid import get_guid
 from rest_framework import routers, status, viewsets
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
+from clinic.api.serializers import ISO_PREFIX, UtcIsoInstant
 from clinic.auth.caller import Caller, get_caller
 from clinic.models import Clinic
 from clinic.models.access import AccessAction
@@ -127,11 +129,21 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     def paginate_queryset(self, queryset: QuerySet[Any]) -> Any:
-        """A list page of plain columns is read as `.values()` rows: no model instances to build."""
-        columns = getattr(self.get_serializer_class(), "plain_columns", lambda: None)()
+        """A list page of plain columns is read as `.values()` rows: no model instances to build,
+        and (in UTC) its instants come already written as text."""
+        serializer_class: Any = self.get_serializer_class()
+        columns = getattr(serializer_class, "plain_columns", lambda: None)()
         if self.action == "list" and columns is not None and isinstance(queryset, QuerySet):
             ordering = {field.lstrip("-") for field in (getattr(self, "ordering_fields", None) or [])}
-            queryset = queryset.values(*dict.fromkeys([*columns, "id", "created_at", *sorted(ordering)]))
+            # The cursor is made from the ordering columns: those stay instants.
+            needed = {"id", "created_at", *ordering}
+            as_text = (
+                [column for column in serializer_class.instant_columns() if column not in needed]
+                if timezone.get_current_timezone_name() == "UTC"
+                else []
+            )
+            plain = [column for column in dict.fromkeys([*columns, *sorted(needed)]) if column not in as_text]
+            queryset = queryset.values(*plain, **{ISO_PREFIX + column: UtcIsoInstant(column) for column in as_text})
         return super().paginate_queryset(queryset)
 
     def get_serializer_context(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 import pytest
@@ -101,3 +102,23 @@ def test_a_number_where_text_belongs_is_400_naming_the_field(
     response = ehr_a.api.post(url, body)
     assert response.status_code == 400, response.json()
     assert {(error["attr"], error["code"]) for error in response.json()["errors"]} >= {(field, "invalid")}
+
+
+@pytest.mark.parametrize("microsecond", [0, 1, 500000, 999999])
+def test_a_list_page_writes_instants_as_drf_does(ehr_a: Any, microsecond: int) -> None:
+    """The page's instants come from PostgreSQL as text (UtcIsoInstant): the same text DRF writes."""
+    from tests.factories import PatientFactory
+
+    patient = PatientFactory.create(clinic=ehr_a.clinic)
+    at = datetime.datetime(2026, 3, 8, 8, 30, 5, microsecond, tzinfo=datetime.UTC)
+    AppointmentFactory.create(
+        clinic=ehr_a.clinic, patient=patient, starts_at=at, ends_at=at + datetime.timedelta(minutes=50),
+        attendance_status="attended", attendance_recorded_at=None,
+    )  # fmt: skip
+    AppointmentFactory.create(clinic=ehr_a.clinic, patient=patient, attendance_status="missed",
+                              attendance_recorded_at=at - datetime.timedelta(days=400))  # fmt: skip
+    page = ehr_a.api.get("/api/v1/appointments/", {"page_size": 50}).json()["results"]
+    models = {str(m.pk): m for m in Appointment.objects.all()}
+    for row in page:
+        assert row == json.loads(render(drf_twin(AppointmentSerializer)(models[row["id"]]).data))
+    assert any(row["starts_at"] == at.isoformat().replace("+00:00", "Z") for row in page)
