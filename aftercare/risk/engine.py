@@ -111,7 +111,7 @@ _EARLY_WINDOW = f"""
         > width_bucket({_local_midnight("start.day")} - {_MICROSECOND}, p.missed_at)
 """
 _EARLY_EVIDENCE = f"""
-    SELECT jsonb_agg(p.missed->(m.n::int - 1) ORDER BY m.n)
+    SELECT jsonb_agg(s.missed->(m.n::int - 1) ORDER BY m.n)
     FROM unnest(p.missed_at) WITH ORDINALITY AS m(starts_at, n)
     WHERE EXISTS (
         SELECT 1 FROM unnest(p.early_days) AS start(day)
@@ -123,13 +123,13 @@ _EARLY_EVIDENCE = f"""
 # Each rule's rows, with its evidence: one filtered scan of the per-patient results per rule.
 _FIRING = "\nUNION ALL\n".join(
     f"SELECT p.patient_id, p.clinic_id, '{rule}' AS rule, p.{column} AS severity, {evidence} AS evidence "
-    f"FROM per p WHERE p.{column} IS NOT NULL"
+    f"FROM per p LEFT JOIN aftercare_risksummary s ON s.patient_id = p.patient_id WHERE p.{column} IS NOT NULL"
     for rule, column, evidence in (
-        ("consecutive_missed", "cm", _slice("p.missed", "p.cm_first")),
-        ("missed_in_window", "win", _slice("p.missed", "p.win_first")),
+        ("consecutive_missed", "cm", _slice("s.missed", "p.cm_first")),
+        ("missed_in_window", "win", _slice("s.missed", "p.win_first")),
         ("early_missed", "early", f"({_EARLY_EVIDENCE})"),
-        ("medication_missed", "med", _slice("p.medication_missed", "p.med_first")),
-        ("no_contact", "no_contact", "p.attended"),
+        ("medication_missed", "med", _slice("s.medication_missed", "p.med_first")),
+        ("no_contact", "no_contact", "coalesce(s.attended, '[]')"),
         ("post_discharge_gap", "discharge", "coalesce(p.discharge_evidence, '[]')"),
     )
 )
@@ -147,10 +147,8 @@ WITH cfg AS MATERIALIZED (
 ),
 p AS MATERIALIZED (
     SELECT pa.id AS patient_id, pa.status, pa.discharge_date, pa.intake_date, cfg.*,
-           s.attended_at, coalesce(s.attended, '[]') AS attended, s.medication_attended_at,
-           coalesce(s.missed_at, '{{{{}}}}') AS missed_at, coalesce(s.missed, '[]') AS missed,
-           coalesce(s.medication_missed_at, '{{{{}}}}') AS medication_missed_at,
-           coalesce(s.medication_missed, '[]') AS medication_missed
+           s.attended_at, s.medication_attended_at, coalesce(s.missed_at, '{{{{}}}}') AS missed_at,
+           coalesce(s.medication_missed_at, '{{{{}}}}') AS medication_missed_at
     FROM clinic_patient pa
     JOIN cfg ON cfg.clinic_id = pa.clinic_id
     LEFT JOIN aftercare_risksummary s ON s.patient_id = pa.id
@@ -197,8 +195,8 @@ counted AS (
     FROM p LEFT JOIN early ON early.patient_id = p.patient_id
 ),
 per AS MATERIALIZED (
-    SELECT p.patient_id, p.clinic_id, p.missed, p.medication_missed, p.attended, p.cm_first, p.win_first,
-           p.med_first, p.missed_at, p.early_days, p.time_zone, p.early_missed__days,
+    SELECT p.patient_id, p.clinic_id, p.cm_first, p.win_first, p.med_first, p.missed_at, p.early_days,
+           p.time_zone, p.early_missed__days,
            CASE WHEN cardinality(p.missed_at) - p.cm_first >= {_cfg("consecutive_missed", "high_at")} THEN 'high'
                 WHEN cardinality(p.missed_at) - p.cm_first >= {_cfg("consecutive_missed", "medium_at")} THEN 'medium'
            END AS cm,
@@ -273,7 +271,7 @@ SELECT * FROM (
         SELECT f.id, f.patient_id, f.rule::text AS rule, f.severity, f.evidence, f.condition_met
         FROM aftercare_riskflag f JOIN clinic_patient pa ON pa.id = f.patient_id
         WHERE f.status IN {_ACTIVE} AND pa.clinic_id = ANY(%(clinics)s::uuid[])
-          AND pa.status IN ('active', 'discharged') {{patients}}
+          AND pa.status IN ('active', 'discharged') {{patients}} {{flag_patients}}
     ) AS f ON f.patient_id = r.patient_id AND f.rule = r.rule
 ) AS d
 WHERE d.change IS NOT NULL
@@ -400,6 +398,7 @@ def evaluate(*, patient_ids: Iterable[Any] | None = None, now: datetime.datetime
     scope = {
         "patients": "" if ids is None else "AND pa.id = ANY(%(patients)s::uuid[])",
         "plans": "" if ids is None else "AND pl.patient_id = ANY(%(patients)s::uuid[])",
+        "flag_patients": "" if ids is None else "AND f.patient_id = ANY(%(patients)s::uuid[])",
     }
     # The flags written below are in the change history: its row triggers attach this context.
     with transaction.atomic(), pghistory.context(engine="risk"), connection.cursor() as cursor:
@@ -424,7 +423,11 @@ def evaluate(*, patient_ids: Iterable[Any] | None = None, now: datetime.datetime
         result.patients = cursor.fetchone()[0]
         cursor.execute(_RULES_SQL.format(**scope), params)
         firing = cursor.rowcount
-        cursor.execute(_DIFF_SQL.format(patients=scope["patients"]), params)
+        # Right after a first sweep the flags' statistics still say "a few hundred": the planner
+        # would look up the patient of each of tens of thousands of flags one by one. Hash joins.
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        cursor.execute(_DIFF_SQL.format(patients=scope["patients"], flag_patients=scope["flag_patients"]), params)
+        cursor.execute("SET LOCAL enable_nestloop = on")
         cursor.execute(_UPDATE_SQL, params)
         for flag_id, escalated, severity in cursor.fetchall():
             if escalated:
