@@ -71,11 +71,15 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         if self.method in ("POST", "PUT", "PATCH"):
             # Services check domain rules (full_clean, overlaps, transitions) and name the field
             # with the code `invalid`, whatever the field's own type would raise.
-            for name, field_codes in codes.items():
+            for name, field_codes in list(codes.items()):
                 field_codes.add("invalid")
                 if name.endswith("non_field_errors"):
                     # A nested list's own limits (many=True with min_length/max_length).
                     field_codes.update({"max_length", "min_length", "empty"})
+                if name.endswith(".non_field_errors"):
+                    # A nested object (or a list item) that is null or missing altogether is named
+                    # itself (`emergency_plan`, `support_persons.3`), not its `non_field_errors`.
+                    codes.setdefault(name.removesuffix(".non_field_errors"), set()).update({"null", "required"})
         return codes
 
     def _should_add_error_response(self, responses: dict[str, Any], status_code: str) -> bool:

@@ -137,6 +137,29 @@ def test_validation_errors_name_the_fields_in_the_schema(openapi: dict[str, Any]
     assert {"given_name", "date_of_birth", "external_id", "assigned_clinician"} <= named
 
 
+def _documented(schemas: dict[str, Any], prefix: str, attr: str, code: str) -> bool:
+    for name, schema in schemas.items():
+        if not (name.startswith(prefix) and name.endswith("ErrorComponent")):
+            continue
+        attrs, codes = schema["properties"]["attr"], schema["properties"]["code"].get("enum", [])
+        named = attr in attrs.get("enum", []) or ("pattern" in attrs and re.fullmatch(attrs["pattern"], attr))
+        if named and code in codes:
+            return True
+    return False
+
+
+def test_a_null_where_a_nested_object_belongs_is_a_documented_error(openapi: dict[str, Any], ehr_a: Persona) -> None:
+    # Found by schemathesis: DRF names the nested field itself (`emergency_plan`, code `null`), and
+    # the schema only listed `emergency_plan.non_field_errors`.
+    body = {"emergency_plan": None, "sponsor": None, "support_persons": [None], "status": "draft"}
+    response = ehr_a.api.post("/api/v1/plans/", body, format="json")
+    assert response.status_code == 400
+    errors = {(error["attr"], error["code"]) for error in response.json()["errors"]}
+    assert {("emergency_plan", "null"), ("support_persons.0", "null")} <= errors
+    schemas = openapi["components"]["schemas"]
+    assert [e for e in sorted(errors) if not _documented(schemas, "PlansCreate", *e)] == []
+
+
 def test_the_schema_lists_the_neutral_text_check_on_every_field_patients_see(openapi: dict[str, Any]) -> None:
     schemas = openapi["components"]["schemas"]
 
