@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest
@@ -112,10 +113,10 @@ class AccessLoggedAdmin(ClinicScopedAdmin):
                 self._log(request, clinic_id, AccessAction.LIST, objects, response.status_code)
         return response
 
-    def _object_page(self, request: HttpRequest, object_id: str, response: Any, action: str) -> Any:
+    def _object_page(self, request: HttpRequest, object_id: str, status_code: int, action: str) -> None:
         obj = self.get_object(request, unquote(object_id))
         if obj is not None:
-            self._log(request, obj.clinic_id, action, [obj], response.status_code)
+            self._log(request, obj.clinic_id, action, [obj], status_code)
         else:
             # Not one of the clinics this user administers (or no such record): a refused attempt,
             # logged against the clinics the user does administer.
@@ -123,20 +124,29 @@ class AccessLoggedAdmin(ClinicScopedAdmin):
                 access_record(
                     request=request, clinic=clinic, user=request.user if isinstance(request.user, User) else None,
                     client=None, action=AccessAction.DENIED, object_type=self.object_type,
-                    object_ids=[object_id], status_code=response.status_code,
+                    object_ids=[object_id], status_code=status_code,
                 )  # fmt: skip
-        return response
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> Any:
         response = super().change_view(request, object_id, form_url, extra_context)
         saved = request.method == "POST" and response.status_code == 302
-        return self._object_page(request, object_id, response, AccessAction.UPDATE if saved else AccessAction.VIEW)
+        self._object_page(request, object_id, response.status_code, AccessAction.UPDATE if saved else AccessAction.VIEW)
+        return response
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
         response = super().history_view(request, object_id, extra_context)
-        return self._object_page(request, object_id, response, AccessAction.VIEW)
+        self._object_page(request, object_id, response.status_code, AccessAction.VIEW)
+        return response
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except PermissionDenied:
+            # Patient records are never deleted here: the attempt itself is worth knowing about.
+            self._object_page(request, object_id, 403, AccessAction.DENIED)
+            raise
 
 
 @admin.register(Clinic)
