@@ -91,16 +91,16 @@ class AccessLoggedAdmin(ClinicScopedAdmin):
     def _patient_of(self, obj: Any) -> Any:
         return obj.pk if isinstance(obj, Patient) else getattr(obj, "patient_id", None)
 
-    def _log(self, request: HttpRequest, clinic_id: Any, action: str, objects: list[Any], status_code: int) -> None:
-        clinic = Clinic.objects.filter(pk=clinic_id).first()
+    def _log(
+        self, request: HttpRequest, clinic: Clinic | None, action: str, ids: list[Any], objects: list[Any], status: int
+    ) -> None:
         user = request.user if isinstance(request.user, User) else None
-        if clinic is None or user is None:
-            return
-        access_record(
-            request=request, clinic=clinic, user=user, client=None, action=action,
-            object_type=self.object_type, object_ids=[obj.pk for obj in objects],
-            patient_ids=[self._patient_of(obj) for obj in objects], status_code=status_code,
-        )  # fmt: skip
+        if clinic is not None and user is not None:
+            access_record(
+                request=request, clinic=clinic, user=user, client=None, action=action,
+                object_type=self.object_type, object_ids=ids,
+                patient_ids=[self._patient_of(obj) for obj in objects], status_code=status,
+            )  # fmt: skip
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         response = super().changelist_view(request, extra_context)
@@ -109,23 +109,21 @@ class AccessLoggedAdmin(ClinicScopedAdmin):
             by_clinic: dict[Any, list[Any]] = {}
             for obj in changelist.result_list:
                 by_clinic.setdefault(obj.clinic_id, []).append(obj)
+            clinics = Clinic.objects.in_bulk(list(by_clinic))
             for clinic_id, objects in by_clinic.items():
-                self._log(request, clinic_id, AccessAction.LIST, objects, response.status_code)
+                ids = [obj.pk for obj in objects]
+                self._log(request, clinics.get(clinic_id), AccessAction.LIST, ids, objects, response.status_code)
         return response
 
     def _object_page(self, request: HttpRequest, object_id: str, status_code: int, action: str) -> None:
         obj = self.get_object(request, unquote(object_id))
         if obj is not None:
-            self._log(request, obj.clinic_id, action, [obj], status_code)
+            self._log(request, obj.clinic, action, [obj.pk], [obj], status_code)
         else:
             # Not one of the clinics this user administers (or no such record): a refused attempt,
-            # logged against the clinics the user does administer.
-            for clinic in administered_clinics(request)[:1]:
-                access_record(
-                    request=request, clinic=clinic, user=request.user if isinstance(request.user, User) else None,
-                    client=None, action=AccessAction.DENIED, object_type=self.object_type,
-                    object_ids=[object_id], status_code=status_code,
-                )  # fmt: skip
+            # logged against a clinic the user does administer.
+            clinic = administered_clinics(request).first()
+            self._log(request, clinic, AccessAction.DENIED, [object_id], [], status_code)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None

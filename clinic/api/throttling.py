@@ -33,6 +33,8 @@ from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from clinic.auth.caller import client_ip
+
 logger = logging.getLogger(__name__)
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -132,14 +134,12 @@ def _hashed(value: str) -> str:
 def client_endpoint_wait(request: HttpRequest) -> int | None:
     """Counts one attempt at an OAuth2 endpoint per client id and per client IP; the seconds to wait
     when either is over `AFTERCARE_THROTTLE_TOKEN_RATE`, else None."""
-    from axes.helpers import get_client_ip_address  # the client IP behind AFTERCARE_TRUSTED_PROXY_COUNT
-
     rate = settings.AFTERCARE_THROTTLE_TOKEN_RATE
     waits = []
     client_id = _client_id(request)
     if client_id is not None:
         waits.append(wait_seconds("token-client", _hashed(client_id), rate))
-    ip = get_client_ip_address(request)
+    ip = client_ip(request)
     if ip:
         waits.append(wait_seconds("token-ip", _hashed(str(ip)), rate))
     over = [wait for wait in waits if wait is not None]

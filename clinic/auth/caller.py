@@ -14,6 +14,21 @@ from clinic.models import Clinic, IntegrationClient, StaffMembership, User
 CLINIC_HEADER = "X-Clinic"
 
 
+def actor_key(user: User | None, client: IntegrationClient | None) -> str:
+    """A stable, PHI-free name for whoever acted: `client:<id>` or `user:<id>` (as the change history,
+    the access log and idempotency keys write it)."""
+    if client is not None:
+        return f"client:{client.pk}"
+    return f"user:{user.pk if user is not None else None}"
+
+
+def client_ip(request: Any) -> str | None:
+    """The caller's address, behind the proxies `AFTERCARE_TRUSTED_PROXY_COUNT` says to trust."""
+    from axes.helpers import get_client_ip_address
+
+    return get_client_ip_address(request) or None
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     clinic: Clinic
@@ -25,9 +40,7 @@ class Caller:
     @property
     def key(self) -> str:
         """A stable, PHI-free identifier of the actor (for idempotency keys and logs)."""
-        if self.client is not None:
-            return f"client:{self.client.pk}"
-        return f"user:{self.user.pk if self.user is not None else None}"
+        return actor_key(self.user, self.client)
 
     def has_scopes(self, required: frozenset[str]) -> bool:
         return required <= self.scopes

@@ -17,6 +17,8 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
+from clinic.auth.caller import client_ip
+
 logger = logging.getLogger("clinic.signin")
 
 SIGNED_IN_AT = "aftercare_signed_in_at"
@@ -26,11 +28,7 @@ _TOUCH_EVERY = 60
 
 
 def _ip(request: HttpRequest | None) -> str:
-    if request is None:
-        return "?"
-    from axes.helpers import get_client_ip_address
-
-    return str(get_client_ip_address(request) or "?")
+    return (client_ip(request) if request is not None else None) or "?"
 
 
 class SessionTimeoutMiddleware:

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_guid import get_guid
 
+from clinic.auth.caller import actor_key, client_ip
 from clinic.models import Clinic, IntegrationClient, User
 from clinic.models.access import AccessAction
 
@@ -27,12 +28,6 @@ def _uuids(values: Iterable[Any]) -> list[str]:
         if isinstance(text, str) and _UUID.fullmatch(text):
             seen[text.lower()] = None
     return list(seen)
-
-
-def _ip(request: HttpRequest) -> str | None:
-    from axes.helpers import get_client_ip_address  # the client IP behind AFTERCARE_TRUSTED_PROXY_COUNT
-
-    return get_client_ip_address(request) or None
 
 
 # One statement, one round trip. Outside a transaction it is its own, and `set_config(..., true)`
@@ -74,7 +69,7 @@ def access_record(
                 "id": event_id,
                 "at": timezone.now(),
                 "clinic_id": clinic.pk,
-                "actor": f"client:{client.pk}" if client is not None else f"user:{user.pk if user else None}",
+                "actor": actor_key(user, client),
                 "user_id": user.pk if user is not None and client is None else None,
                 "client_id": client.pk if client is not None else None,
                 "action": str(action),
@@ -84,7 +79,7 @@ def access_record(
                 "method": request.method or "",
                 "path": request.path[:300],
                 "status_code": status_code,
-                "ip": _ip(request),
+                "ip": client_ip(request),
                 "request_id": (get_guid() or "")[:64],
             },
         )
