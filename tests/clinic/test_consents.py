@@ -279,7 +279,9 @@ def test_every_category_releases_what_it_names_and_medication_only_when_released
     )
     consent = record(ehr_a, patient_a, categories=["all"])
 
-    without = release(ehr_a, patient_a, consent["id"], categories=["plan", "attendance", "risk_flags"]).json()["data"]
+    # `no_contact` is drawn from enrollment (active patients, from intake) as well as attendance.
+    categories = ["plan", "attendance", "enrollment", "risk_flags"]
+    without = release(ehr_a, patient_a, consent["id"], categories=categories).json()["data"]
     assert without["plan"]["goals"] == "Back at work by spring"
     assert [activity["kind"] for activity in without["plan"]["activities"]] == ["group_therapy"]
     assert without["attendance"]["appointments"] == []
