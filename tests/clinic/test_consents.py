@@ -30,7 +30,7 @@ from clinic.models import (
     Patient,
     Role,
 )
-from clinic.releases import release_provider_register
+from clinic.releases import Released, release_provider_register
 from clinic.services.consents import consent_record, consent_revoke, disclosure_release
 from tests.aftercare.factories import ActivityFactory, AppointmentFactory, PlanFactory
 from tests.conftest import Persona
@@ -633,8 +633,8 @@ def test_a_release_waits_for_the_consent_row_another_transaction_holds() -> None
 
 
 def test_the_registry_takes_one_provider_per_known_category() -> None:
-    def provider(patient: Patient, categories: frozenset[str]) -> None:
-        return None
+    def provider(patient: Patient, categories: frozenset[str]) -> Released:
+        return Released(None)
 
     with pytest.raises(ImproperlyConfigured):
         release_provider_register("diagnosis", provider)
