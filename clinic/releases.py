@@ -2,20 +2,41 @@
 
 `clinic` provides the categories whose data it holds (demographics, enrollment). The apps that
 hold the others register a provider for each at start-up (`AppConfig.ready()`), so `clinic` never
-imports them. A provider gets the patient and every category being released (so it can leave out
-what belongs to a category that is not), and returns JSON-ready data.
+imports them. A provider gets the patient and every category being released, and returns JSON-ready
+data in which nothing can be traced to a category not released: an item that also belongs to another
+category (a medication visit is attendance and medication; a risk flag is drawn from the records its
+rule reads) goes only when every category it belongs to is released. The provider counts what it
+left out for that reason; the disclosure keeps the counts for the clinic, the recipient never sees them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
 from clinic.models import DisclosureCategory, Patient
 
-Provider = Callable[[Patient, frozenset[str]], Any]
+
+@dataclass(frozen=True)
+class Released:
+    """One category's data, and how many of its items were left out because they touch a category
+    the release does not name."""
+
+    data: Any
+    withheld: int = 0
+
+
+@dataclass(frozen=True)
+class ReleaseContent:
+    data: dict[str, Any]
+    # Per released category, the items left out (only categories that left something out).
+    withheld: dict[str, int] = field(default_factory=dict)
+
+
+Provider = Callable[[Patient, frozenset[str]], Released]
 
 # The API scope a caller must hold to release a category: a release is also a read.
 CATEGORY_READ_SCOPES: dict[str, str] = {
@@ -28,24 +49,28 @@ CATEGORY_READ_SCOPES: dict[str, str] = {
 }
 
 
-def _demographics(patient: Patient, categories: frozenset[str]) -> dict[str, Any]:
-    return {
-        "external_id": patient.external_id,
-        "given_name": patient.given_name,
-        "family_name": patient.family_name,
-        "date_of_birth": patient.date_of_birth.isoformat(),
-        "email": patient.email,
-        "phone": patient.phone,
-        "preferred_language": patient.preferred_language,
-    }
+def _demographics(patient: Patient, categories: frozenset[str]) -> Released:
+    return Released(
+        {
+            "external_id": patient.external_id,
+            "given_name": patient.given_name,
+            "family_name": patient.family_name,
+            "date_of_birth": patient.date_of_birth.isoformat(),
+            "email": patient.email,
+            "phone": patient.phone,
+            "preferred_language": patient.preferred_language,
+        }
+    )
 
 
-def _enrollment(patient: Patient, categories: frozenset[str]) -> dict[str, Any]:
-    return {
-        "status": patient.status,
-        "intake_date": patient.intake_date.isoformat(),
-        "discharge_date": patient.discharge_date.isoformat() if patient.discharge_date else None,
-    }
+def _enrollment(patient: Patient, categories: frozenset[str]) -> Released:
+    return Released(
+        {
+            "status": patient.status,
+            "intake_date": patient.intake_date.isoformat(),
+            "discharge_date": patient.discharge_date.isoformat() if patient.discharge_date else None,
+        }
+    )
 
 
 _providers: dict[str, Provider] = {
@@ -68,7 +93,11 @@ def release_unavailable(categories: Collection[str]) -> list[str]:
     return sorted(set(categories) - set(_providers))
 
 
-def release_data(*, patient: Patient, categories: Collection[str]) -> dict[str, Any]:
-    """The patient's data in exactly these categories, keyed by category."""
+def release_data(*, patient: Patient, categories: Collection[str]) -> ReleaseContent:
+    """The patient's data in exactly these categories, keyed by category, and what was left out."""
     released = frozenset(categories)
-    return {category: _providers[category](patient, released) for category in sorted(released)}
+    parts = {category: _providers[category](patient, released) for category in sorted(released)}
+    return ReleaseContent(
+        data={category: part.data for category, part in parts.items()},
+        withheld={category: part.withheld for category, part in parts.items() if part.withheld},
+    )

@@ -9,6 +9,11 @@ What counts, for every rule:
   session still `scheduled` has no outcome yet: they are left out entirely.
 - "Consecutive" means after the most recent attended one.
 - Days are the clinic's calendar days (its time zone).
+
+What a flag is drawn from, for a release under a consent (42 CFR Part 2): each rule names the
+disclosure categories it reads (`drawn_from`), and a flag also belongs to the categories of every
+session it was ever evidenced by (a medication visit is medication as well as attendance). A flag
+goes into a release only when every one of those categories is released too.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aftercare.models import RiskRule
+from clinic.models import DisclosureCategory
+
+_ATTENDANCE = DisclosureCategory.ATTENDANCE
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,12 @@ class Rule:
     thresholds: dict[str, Threshold] = field(default_factory=dict)
     # (smaller, larger): the first may not exceed the second.
     ordered: tuple[tuple[str, str], ...] = ()
+    # The disclosure categories the rule reads. A rule that does not say is taken to read them all,
+    # so its flags go only into a release of everything.
+    drawn_from: frozenset[str] = frozenset(DisclosureCategory.values)
+    # Whether the rule's windows also open at medication starts: for a patient with one, the flag
+    # is drawn from medication too.
+    reads_medication_starts: bool = False
 
     def defaults(self) -> dict[str, int]:
         return {name: threshold.default for name, threshold in self.thresholds.items()}
@@ -64,6 +78,7 @@ RULES: dict[str, Rule] = {
     for rule in (
         Rule(
             code=RiskRule.CONSECUTIVE_MISSED,
+            drawn_from=frozenset({_ATTENDANCE}),
             summary="Missed sessions in a row since the last one attended.",
             severity="medium; high from `high_at`",
             basis="Common clinic convention: two no-shows in a row call for outreach.",
@@ -75,6 +90,7 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             code=RiskRule.MISSED_IN_WINDOW,
+            drawn_from=frozenset({_ATTENDANCE}),
             summary="Missed sessions within the last days, in a row or not.",
             severity="medium",
             basis="Convention: a pattern of misses matters even between attended sessions.",
@@ -85,6 +101,9 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             code=RiskRule.EARLY_MISSED,
+            # The window opens at the active plan's start, or at a medication start.
+            drawn_from=frozenset({_ATTENDANCE, DisclosureCategory.PLAN}),
+            reads_medication_starts=True,
             summary="Any missed session in the first days of the active plan or of a medication start.",
             severity="high",
             basis="Dropout peaks in the first 30 days of treatment (PMC7609975, PMC5522736).",
@@ -92,6 +111,7 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             code=RiskRule.MEDICATION_MISSED,
+            drawn_from=frozenset({_ATTENDANCE, DisclosureCategory.MEDICATION}),
             summary="Medication (MAT) visits missed in a row since the last one attended.",
             severity="high",
             basis="Methadone guidance: 3 or more missed doses call for prescriber review, 5 for re-induction.",
@@ -99,6 +119,8 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             code=RiskRule.NO_CONTACT,
+            # Active patients only, counted from intake without an attended session.
+            drawn_from=frozenset({_ATTENDANCE, DisclosureCategory.ENROLLMENT}),
             summary="An active patient with no attended session (counted from intake when there is none).",
             severity="medium; high after `high_days`",
             basis="More than 37 days without a visit is lost to follow-up (Ker et al. 2021).",
@@ -110,6 +132,8 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             code=RiskRule.POST_DISCHARGE_GAP,
+            # Discharged patients, counted from the discharge date.
+            drawn_from=frozenset({_ATTENDANCE, DisclosureCategory.ENROLLMENT}),
             summary=(
                 "A discharged patient with no attended session within `initiation_days` of discharge (high), "
                 "or fewer than `engagement_sessions` within `engagement_days` (medium)."
@@ -126,6 +150,7 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             code=RiskRule.GROUP_DROPOUT,
+            drawn_from=frozenset({_ATTENDANCE}),
             summary="Sessions of a group the patient belongs to missed in a row since the last one attended.",
             severity="medium",
             basis="Stopping support groups is an early relapse sign (pulling away from support).",

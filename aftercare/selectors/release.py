@@ -3,11 +3,20 @@
 Only what the category names: no free-text notes, no ids of other records, no staff identities.
 Medication-assisted treatment is its own category, so a release of attendance or of the plan
 leaves medication visits and MAT activities out unless `medication` is released too.
+
+A risk flag is drawn from more than itself: from what its rule reads (`Rule.drawn_from`: attendance
+for every rule today, the enrollment dates, the plan's start, medication starts or medication
+visits) and from every session that was ever its evidence, in the flag's history as well as now (a
+severity or a raising date may rest on evidence that has since gone). A flag goes only when all of
+those categories are released; otherwise it is left out whole, not recomputed: a recomputed flag
+would be a flag the clinic never raised.
 """
 
 from __future__ import annotations
 
 import datetime
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from aftercare.models import (
@@ -19,9 +28,13 @@ from aftercare.models import (
     PlanActivity,
     PlanStatus,
     RiskFlag,
+    RiskFlagEvent,
 )
+from aftercare.risk.rules import RULES
 from clinic.models import DisclosureCategory, Patient
-from clinic.releases import release_provider_register
+from clinic.releases import Released, release_provider_register
+
+_EVERY_CATEGORY = frozenset(DisclosureCategory.values)
 
 
 def _instant(value: datetime.datetime | None) -> str | None:
@@ -47,9 +60,11 @@ def _activities(plan: AftercarePlan | None, *, medication: bool) -> list[PlanAct
     return list(activities.exclude(kind=ActivityKind.MEDICATION))
 
 
-def attendance(patient: Patient, categories: frozenset[str]) -> dict[str, Any]:
+def attendance(patient: Patient, categories: frozenset[str]) -> Released:
     appointments = Appointment.objects.filter(patient=patient).order_by("starts_at", "id")
+    withheld = 0
     if DisclosureCategory.MEDICATION not in categories:
+        withheld = appointments.filter(kind=ActivityKind.MEDICATION).count()
         appointments = appointments.exclude(kind=ActivityKind.MEDICATION)
     sessions = (
         GroupAttendance.objects.filter(patient=patient)
@@ -57,7 +72,7 @@ def attendance(patient: Patient, categories: frozenset[str]) -> dict[str, Any]:
         .order_by("session__starts_at", "id")
     )
     meetings = OutsideMeeting.objects.filter(patient=patient).order_by("date", "created_at")
-    return {
+    data = {
         "appointments": [
             {
                 "kind": appointment.kind,
@@ -77,13 +92,16 @@ def attendance(patient: Patient, categories: frozenset[str]) -> dict[str, Any]:
         ],
         "outside_meetings": [{"kind": meeting.kind, "date": _day(meeting.date)} for meeting in meetings],
     }
+    return Released(data, withheld)
 
 
-def plan(patient: Patient, categories: frozenset[str]) -> dict[str, Any] | None:
+def plan(patient: Patient, categories: frozenset[str]) -> Released:
     current = _current_plan(patient)
     if current is None:
-        return None
-    return {
+        return Released(None)
+    # MAT activities belong to `medication`: released there, never here.
+    withheld = 0 if DisclosureCategory.MEDICATION in categories else len(_activities(current, medication=True))
+    data = {
         "status": current.status,
         "start_date": _day(current.start_date),
         "end_date": _day(current.end_date),
@@ -107,10 +125,11 @@ def plan(patient: Patient, categories: frozenset[str]) -> dict[str, Any] | None:
             for activity in _activities(current, medication=False)
         ],
     }
+    return Released(data, withheld)
 
 
-def medication(patient: Patient, categories: frozenset[str]) -> list[dict[str, Any]]:
-    return [
+def medication(patient: Patient, categories: frozenset[str]) -> Released:
+    data = [
         {
             "medication": activity.medication,
             "dose_schedule": activity.dose_schedule,
@@ -121,11 +140,69 @@ def medication(patient: Patient, categories: frozenset[str]) -> list[dict[str, A
         }
         for activity in _activities(_current_plan(patient), medication=True)
     ]
+    return Released(data)
 
 
-def risk_flags(patient: Patient, categories: frozenset[str]) -> list[dict[str, Any]]:
-    flags = RiskFlag.objects.filter(patient=patient).order_by("raised_at", "id")
-    return [
+def _evidence_categories(items: Iterable[Any], medication_visits: set[str], appointments: set[str]) -> set[str]:
+    """The categories of the sessions in a flag's evidence. An item this patient's records cannot
+    account for (an unknown type, an appointment that is not theirs) could be anything."""
+    found: set[str] = set()
+    for item in items:
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind == "group_session":
+            found.add(DisclosureCategory.ATTENDANCE)
+        elif kind == "appointment" and str(item.get("id")) in appointments:
+            found.add(DisclosureCategory.ATTENDANCE)
+            if str(item["id"]) in medication_visits:
+                found.add(DisclosureCategory.MEDICATION)
+        else:
+            return set(_EVERY_CATEGORY)
+    return found
+
+
+def _flag_categories(patient: Patient, flags: list[RiskFlag]) -> dict[Any, set[str]]:
+    """Per flag, every category it is drawn from: its rule's, and its evidence's now and in its history."""
+    evidence: dict[Any, list[Any]] = {flag.pk: list(flag.evidence or []) for flag in flags}
+    for flag_id, items in RiskFlagEvent.objects.filter(flag__patient=patient).values_list("flag_id", "evidence"):
+        evidence[flag_id].extend(items or [])
+    appointment_ids = {
+        str(item.get("id"))
+        for items in evidence.values()
+        for item in items
+        if isinstance(item, dict) and item.get("type") == "appointment"
+    }
+    kinds = dict(Appointment.objects.filter(patient=patient, pk__in=_uuids(appointment_ids)).values_list("pk", "kind"))
+    appointments = {str(pk) for pk in kinds}
+    medication_visits = {str(pk) for pk, kind in kinds.items() if kind == ActivityKind.MEDICATION}
+    on_medication = PlanActivity.objects.filter(
+        plan__patient=patient, kind=ActivityKind.MEDICATION, medication_started_on__isnull=False
+    ).exists()
+    drawn: dict[Any, set[str]] = {}
+    for flag in flags:
+        rule = RULES.get(flag.rule)
+        categories = set(rule.drawn_from) if rule is not None else set(_EVERY_CATEGORY)
+        if rule is not None and rule.reads_medication_starts and on_medication:
+            categories.add(DisclosureCategory.MEDICATION)
+        categories |= _evidence_categories(evidence[flag.pk], medication_visits, appointments)
+        drawn[flag.pk] = categories
+    return drawn
+
+
+def _uuids(values: Iterable[str]) -> list[uuid.UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(value))
+        except ValueError:
+            continue  # not an appointment of anyone's: `_evidence_categories` treats it as unknown
+    return found
+
+
+def risk_flags(patient: Patient, categories: frozenset[str]) -> Released:
+    flags = list(RiskFlag.objects.filter(patient=patient).order_by("raised_at", "id"))
+    drawn = _flag_categories(patient, flags)
+    released = [flag for flag in flags if drawn[flag.pk] <= categories]
+    data = [
         {
             "rule": flag.rule,
             "severity": flag.severity,
@@ -133,8 +210,9 @@ def risk_flags(patient: Patient, categories: frozenset[str]) -> list[dict[str, A
             "raised_at": _instant(flag.raised_at),
             "closed_at": _instant(flag.closed_at),
         }
-        for flag in flags
+        for flag in released
     ]
+    return Released(data, len(flags) - len(released))
 
 
 def release_providers_register() -> None:

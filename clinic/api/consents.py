@@ -112,25 +112,49 @@ class RevokeSerializer(serializers.Serializer[Any]):
     reason = StrictCharField(max_length=1000, help_text="Why the consent is revoked (e.g. 'patient withdrew').")
 
 
-class DisclosureSerializer(serializers.ModelSerializer[Disclosure]):
+_DISCLOSURE_FIELDS = [
+    "id",
+    "patient",
+    "consent",
+    "recipient_name",
+    "purpose",
+    "categories",
+    "released_by",
+    "released_at",
+    "notice",
+    "content_sha256",
+    "created_at",
+    "updated_at",
+]
+
+
+class ReleasedDisclosureSerializer(serializers.ModelSerializer[Disclosure]):
+    """The disclosure as it goes with the data: without what was withheld, which would itself tell
+    the recipient that the patient has records in a category they may not see."""
+
     categories = _categories(read_only=True)
 
     class Meta:
         model = Disclosure
-        fields = [
-            "id",
-            "patient",
-            "consent",
-            "recipient_name",
-            "purpose",
-            "categories",
-            "released_by",
-            "released_at",
-            "notice",
-            "content_sha256",
-            "created_at",
-            "updated_at",
-        ]
+        fields = _DISCLOSURE_FIELDS
+        read_only_fields = fields
+
+
+class DisclosureSerializer(ReleasedDisclosureSerializer):
+    """The accounting's entry, for the clinic."""
+
+    withheld = serializers.DictField(
+        child=serializers.IntegerField(min_value=1),
+        read_only=True,
+        help_text=(
+            "Per released category, how many items were left out because they also belong to a category "
+            "not released (medication visits in `attendance`, MAT activities in `plan`, flags in `risk_flags`). "
+            "Never part of the release itself."
+        ),
+    )
+
+    class Meta(ReleasedDisclosureSerializer.Meta):
+        fields = [*_DISCLOSURE_FIELDS, "withheld"]
         read_only_fields = fields
 
 
@@ -160,6 +184,17 @@ class EnrollmentSerializer(serializers.Serializer[Any]):
     discharge_date = serializers.DateField(allow_null=True)
 
 
+# Which categories each risk rule reads is the rules' own business (aftercare.risk.rules), listed in
+# the README; `clinic` states the policy.
+_FLAG_POLICY = (
+    "A flag is drawn from the categories its rule reads (attendance for every rule; also enrollment for "
+    "`no_contact` and `post_discharge_gap`, plan for `early_missed`, medication for `medication_missed`, and for "
+    "`early_missed` when the patient has a medication start) and from those of every session that was ever its "
+    "evidence (a medication visit is `medication` as well as `attendance`). It is released only when every one "
+    "of them is released too, and otherwise left out whole, never recomputed."
+)
+
+
 class ReleasedDataSerializer(serializers.Serializer[Any]):
     """One key per released category, and no others."""
 
@@ -183,11 +218,17 @@ class ReleasedDataSerializer(serializers.Serializer[Any]):
         required=False,
         help_text="[{medication, dose_schedule, medication_started_on, frequency_count, frequency_period, provider}]",
     )
-    risk_flags = serializers.JSONField(required=False, help_text="[{rule, severity, status, raised_at, closed_at}]")
+    risk_flags = serializers.JSONField(
+        required=False,
+        help_text=(
+            "[{rule, severity, status, raised_at, closed_at}]: only the flags drawn from released categories "
+            f"alone. {_FLAG_POLICY}"
+        ),
+    )
 
 
 class ReleaseSerializer(serializers.Serializer[Any]):
-    disclosure = DisclosureSerializer()
+    disclosure = ReleasedDisclosureSerializer()
     notice = StrictCharField(help_text=f"Must accompany the data wherever it goes: “{REDISCLOSURE_NOTICE}”")
     # A field, not the `data` property: the serializer metaclass takes declared fields off the class.
     data = ReleasedDataSerializer()  # type: ignore[assignment]
@@ -297,7 +338,10 @@ class ConsentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PatientRe
             "covers every category asked for; the caller also needs the read scope of each category "
             f"({', '.join(f'{c}: {s}' for c, s in CATEGORY_READ_SCOPES.items())}). Then records the "
             "disclosure and returns it with the data and the redisclosure notice (§2.32), which must go "
-            "with the data. A refusal records nothing."
+            "with the data. A refusal records nothing.\n\n"
+            "Nothing in a release can be traced to a category it does not name: medication visits are left out "
+            "of `attendance` and MAT activities out of `plan` unless `medication` is released too. "
+            f"{_FLAG_POLICY} The accounting (not the release) counts what was left out, in `withheld`."
         ),
         request=DisclosureInputSerializer,
         responses={201: ReleaseSerializer},

@@ -160,6 +160,16 @@ class Disclosure(TimeStampedModel):
     content_sha256 = models.CharField(
         max_length=64, help_text="SHA-256 of the released data as canonical JSON: what was sent, without a copy."
     )
+    # Kept for the clinic's accounting and never sent with the data: the count itself would tell the
+    # recipient that there is something in a category the consent does not let them see.
+    withheld = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Per released category, how many items were left out because they also belong to a category "
+            "not released (a medication visit in attendance, a flag drawn from one)."
+        ),
+    )
 
     class Meta:
         constraints = [

@@ -160,7 +160,7 @@ def disclosure_release(
         errors["categories"] = f"No data source is installed for: {', '.join(unavailable)}."
     if errors:
         raise ValidationError(errors)
-    data = release_data(patient=patient, categories=requested)
+    content = release_data(patient=patient, categories=requested)
     disclosure = Disclosure.objects.create(
         clinic=by.clinic,
         patient=patient,
@@ -171,6 +171,7 @@ def disclosure_release(
         released_by=by.key,
         released_at=now,
         notice=REDISCLOSURE_NOTICE,
-        content_sha256=_content_sha256(data),
+        content_sha256=_content_sha256(content.data),
+        withheld=content.withheld,
     )
-    return Release(disclosure=disclosure, data=data)
+    return Release(disclosure=disclosure, data=content.data)

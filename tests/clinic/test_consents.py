@@ -30,7 +30,7 @@ from clinic.models import (
     Patient,
     Role,
 )
-from clinic.releases import release_provider_register
+from clinic.releases import Released, release_provider_register
 from clinic.services.consents import consent_record, consent_revoke, disclosure_release
 from tests.aftercare.factories import ActivityFactory, AppointmentFactory, PlanFactory
 from tests.conftest import Persona
@@ -279,7 +279,9 @@ def test_every_category_releases_what_it_names_and_medication_only_when_released
     )
     consent = record(ehr_a, patient_a, categories=["all"])
 
-    without = release(ehr_a, patient_a, consent["id"], categories=["plan", "attendance", "risk_flags"]).json()["data"]
+    # `no_contact` is drawn from enrollment (active patients, from intake) as well as attendance.
+    categories = ["plan", "attendance", "enrollment", "risk_flags"]
+    without = release(ehr_a, patient_a, consent["id"], categories=categories).json()["data"]
     assert without["plan"]["goals"] == "Back at work by spring"
     assert [activity["kind"] for activity in without["plan"]["activities"]] == ["group_therapy"]
     assert without["attendance"]["appointments"] == []
@@ -631,8 +633,8 @@ def test_a_release_waits_for_the_consent_row_another_transaction_holds() -> None
 
 
 def test_the_registry_takes_one_provider_per_known_category() -> None:
-    def provider(patient: Patient, categories: frozenset[str]) -> None:
-        return None
+    def provider(patient: Patient, categories: frozenset[str]) -> Released:
+        return Released(None)
 
     with pytest.raises(ImproperlyConfigured):
         release_provider_register("diagnosis", provider)
