@@ -17,6 +17,7 @@ from django.forms import ModelChoiceField
 from django.http import HttpRequest
 from django_otp.admin import OTPAdminSite
 
+from clinic.auth.forms import SignInForm
 from clinic.models import (
     AccessAction,
     AccessEvent,
@@ -34,6 +35,7 @@ from clinic.services.access import access_record
 # Staff sign in with password and authenticator code (or a one-time recovery code); a session that
 # has not passed the second factor gets no admin page (django-otp's documented way to do this).
 admin.site.__class__ = OTPAdminSite
+admin.site.login_form = SignInForm
 
 
 def administered_clinics(request: HttpRequest) -> QuerySet[Clinic]:

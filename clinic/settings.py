@@ -161,6 +161,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# After sign-in, where no safe `next=` says otherwise (Django's default, /accounts/profile/, is no page here).
+LOGIN_REDIRECT_URL = "admin:index"
+
 # Staff sessions: a new one at every sign-in (Django), all of a user's others end when their
 # password changes (Django's session hash), idle and absolute limits (clinic.auth.signin).
 SESSION_COOKIE_AGE = env.int("AFTERCARE_SESSION_MAX_AGE_SECONDS", default=12 * 60 * 60)
