@@ -327,3 +327,16 @@ def test_options_on_another_clinics_record_is_a_404_and_a_denied_event_never_a_v
         own = ehr_a.api.options(url_for(name, mine, obj))
         assert own.status_code == 200, (name, own.status_code)
         assert not AccessEvent.objects.exclude(id__in=before).exists(), name
+
+
+def test_reading_an_appointments_attendance_history_names_its_patient(world: dict[str, Any]) -> None:
+    """The history's rows name no patient, so the event used to name none: "who viewed this patient"
+    missed every read of their attendance history."""
+    ehr_a, mine = world["ehr_a"], world["mine"]
+    before = set(AccessEvent.objects.values_list("id", flat=True))
+    response = ehr_a.api.get(f"{API}appointments/{mine['appointment']}/attendance/")
+    assert response.status_code == 200
+    (event,) = AccessEvent.objects.exclude(id__in=before)
+    assert (event.action, event.object_type) == ("view", "appointment.attendance")
+    assert event.patient_ids == [uuid.UUID(mine["patient"])]
+    assert [str(i) for i in event.object_ids] == [mine["appointment"]]
