@@ -103,6 +103,8 @@ MIDDLEWARE = [
     # Before WhiteNoise and everything that may answer early, so every response carries a policy.
     "clinic.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Everything past the static files: no browser or proxy keeps a copy (patient data).
+    "clinic.nocache.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
