@@ -424,6 +424,8 @@ SPECTACULAR_SETTINGS = {
 # --- Integration clients (OAuth2 client credentials) -----------------------------------------
 OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "clinic.auth.scopes.ClientScopes",
+    # A deactivated client (or a client of a deactivated clinic) is `invalid_client`.
+    "OAUTH2_VALIDATOR_CLASS": "clinic.auth.validator.ClientValidator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("AFTERCARE_ACCESS_TOKEN_SECONDS", default=3600),
     "ERROR_RESPONSE_WITH_SCOPES": True,
     # Client credentials are the only grant: no authorization codes or refresh tokens to leak.
