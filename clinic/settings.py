@@ -56,7 +56,12 @@ EMBEDDED = envbool("AFTERCARE_EMBEDDED", default=DEBUG)
 DATA_DIR = Path(env.str("AFTERCARE_DATA_DIR", default=str(BASE_DIR / ".data")))
 
 if DEBUG:
-    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-debug-only-key-never-use-in-production")
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+    if not SECRET_KEY:
+        from clinic import embedded
+
+        # Random per data directory, never a constant anyone could read here and sign links with.
+        SECRET_KEY = embedded.debug_secret_key(DATA_DIR)
 else:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
     if len(SECRET_KEY) < 32:
