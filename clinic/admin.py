@@ -31,6 +31,7 @@ from clinic.models import (
     User,
 )
 from clinic.services.access import access_record
+from clinic.services.patients import REMINDER_FIELDS, patient_reminders_changed
 
 # Staff sign in with password and authenticator code (or a one-time recovery code); a session that
 # has not passed the second factor gets no admin page (django-otp's documented way to do this).
@@ -185,6 +186,11 @@ class PatientAdmin(AccessLoggedAdmin):
     search_fields = ["family_name", "given_name", "external_id"]
     readonly_fields = ["id", "created_at", "updated_at"]
     raw_id_fields = ["assigned_clinician"]
+
+    def save_model(self, request: HttpRequest, obj: Patient, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and REMINDER_FIELDS.intersection(form.changed_data):
+            patient_reminders_changed(patient=obj)
 
 
 @admin.register(IntegrationClient)
