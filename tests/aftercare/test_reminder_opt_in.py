@@ -46,15 +46,11 @@ def booked(clinic_a: Clinic) -> dict[str, Any]:
 
 def pending(patient: Patient) -> list[tuple[str, int]]:
     rows = Reminder.objects.filter(patient=patient, status=ReminderStatus.PENDING)
-    return sorted(
-        (str(row.appointment_id or row.group_session_id), row.offset_minutes) for row in rows
-    )
+    return sorted((str(row.appointment_id or row.group_session_id), row.offset_minutes) for row in rows)
 
 
 def expected(booked: dict[str, Any]) -> list[tuple[str, int]]:
-    return sorted(
-        (str(obj.pk), offset) for obj in (booked["appointment"], booked["session"]) for offset in OFFSETS
-    )
+    return sorted((str(obj.pk), offset) for obj in (booked["appointment"], booked["session"]) for offset in OFFSETS)
 
 
 def test_opting_in_through_the_api_brings_reminders_for_the_sessions_already_booked(
@@ -65,7 +61,9 @@ def test_opting_in_through_the_api_brings_reminders_for_the_sessions_already_boo
     assert response.status_code == 200, response.json()
     assert pending(patient) == expected(booked)
     # Saying it again makes nothing twice.
-    ehr_a.api.patch(f"/api/v1/patients/{patient.pk}/", {"reminders_opt_in": True, "phone": "+1 555 0100"}, format="json")
+    ehr_a.api.patch(
+        f"/api/v1/patients/{patient.pk}/", {"reminders_opt_in": True, "phone": "+1 555 0100"}, format="json"
+    )
     assert pending(patient) == expected(booked)
 
     response = ehr_a.api.patch(f"/api/v1/patients/{patient.pk}/", {"reminders_opt_in": False}, format="json")

@@ -132,9 +132,7 @@ def assert_no_store(response: Any) -> None:
     assert {"no-store", "private"} <= directives, (response.status_code, response.get("Cache-Control"))
 
 
-def test_responses_with_patient_data_are_never_stored_by_a_browser_or_a_proxy(
-    ehr_a: Persona, clinic_a: Any
-) -> None:
+def test_responses_with_patient_data_are_never_stored_by_a_browser_or_a_proxy(ehr_a: Persona, clinic_a: Any) -> None:
     """API and admin answers had no Cache-Control: a shared computer's browser cache, or a caching
     proxy, could keep a patient's record after the session ended."""
     from django.test import Client

@@ -107,6 +107,8 @@ def test_in_debug_without_a_secret_key_each_data_directory_gets_its_own_random_o
     # A key given in the environment still wins, and nothing is written for it.
     given = "given-debug-secret-key-0123456789abcdefghij"
     three = tmp_path / "three"
-    got = values({**env, "DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": given, "AFTERCARE_DATA_DIR": str(three)}, "SECRET_KEY")
+    got = values(
+        {**env, "DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": given, "AFTERCARE_DATA_DIR": str(three)}, "SECRET_KEY"
+    )
     assert got["SECRET_KEY"] == given
     assert not (three / "secret_key").exists()

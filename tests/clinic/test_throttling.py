@@ -312,7 +312,9 @@ def test_a_rate_that_is_not_a_rate_is_refused_naming_the_variable(rate: str) -> 
 
 def test_the_readme_states_the_default_rates() -> None:
     """The README once listed rates that were never the defaults (`600/min`, `100/s`, `5000/hour`)."""
-    got = values(BASE, "AFTERCARE_THROTTLE_CLIENT_RATE", "AFTERCARE_THROTTLE_STAFF_RATE", "AFTERCARE_THROTTLE_TOKEN_RATE")
+    got = values(
+        BASE, "AFTERCARE_THROTTLE_CLIENT_RATE", "AFTERCARE_THROTTLE_STAFF_RATE", "AFTERCARE_THROTTLE_TOKEN_RATE"
+    )
     per_minute = {}
     for name, rate in got.items():
         count, period = rate.split("/")
