@@ -13,5 +13,5 @@ class SignInForm(OTPAdminAuthenticationForm):
     where it would stay in the HTML, the browser's cache and its saved form data."""
 
     def _update_form(self, user: Any) -> None:
-        super()._update_form(user)  # type: ignore[misc]
-        self.fields["password"].widget.render_value = False  # type: ignore[attr-defined]
+        super()._update_form(user)
+        self.fields["password"].widget.render_value = False
