@@ -17,6 +17,7 @@ from django.forms import ModelChoiceField
 from django.http import HttpRequest
 from django_otp.admin import OTPAdminSite
 
+from clinic.auth.forms import SignInForm
 from clinic.models import (
     AccessAction,
     AccessEvent,
@@ -30,10 +31,12 @@ from clinic.models import (
     User,
 )
 from clinic.services.access import access_record
+from clinic.services.patients import REMINDER_FIELDS, patient_reminders_changed
 
 # Staff sign in with password and authenticator code (or a one-time recovery code); a session that
 # has not passed the second factor gets no admin page (django-otp's documented way to do this).
 admin.site.__class__ = OTPAdminSite
+admin.site.login_form = SignInForm
 
 
 def administered_clinics(request: HttpRequest) -> QuerySet[Clinic]:
@@ -183,6 +186,11 @@ class PatientAdmin(AccessLoggedAdmin):
     search_fields = ["family_name", "given_name", "external_id"]
     readonly_fields = ["id", "created_at", "updated_at"]
     raw_id_fields = ["assigned_clinician"]
+
+    def save_model(self, request: HttpRequest, obj: Patient, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and REMINDER_FIELDS.intersection(form.changed_data):
+            patient_reminders_changed(patient=obj)
 
 
 @admin.register(IntegrationClient)

@@ -2,12 +2,17 @@
 and Celery's filesystem transport, both under the data directory.
 
 Used only when DATABASE_URL / CELERY_BROKER_URL are unset and AFTERCARE_EMBEDDED is true (see
-settings). Never in production: the Docker image does not install `pgserver`.
+settings). Never in production: the Docker image does not install `pgserver`. The data directory
+also keeps the secret key of a debug deployment that names none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -84,3 +89,26 @@ def filesystem_broker(data_dir: Path) -> tuple[str, dict[str, Any]]:
         "control_folder": str(control),
         "store_processed": False,
     }
+
+
+def debug_secret_key(data_dir: Path) -> str:
+    """The secret key of a debug deployment that names none: random, made once per data directory
+    and kept there (owner-only), so sessions and patients' unsubscribe links survive a restart but
+    cannot be forged by anyone who has read the source code."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Written whole under another name, then linked into place: a process starting at the same
+        # moment either finds no file or the complete one, and the first link wins.
+        fd, staged = tempfile.mkstemp(prefix=".secret_key.", dir=data_dir)  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(50))
+            with contextlib.suppress(FileExistsError):
+                os.link(staged, path)
+        finally:
+            os.unlink(staged)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ImproperlyConfigured(f"{path} holds no usable secret key: delete it to have a new one made.")
+    return key

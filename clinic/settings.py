@@ -56,7 +56,12 @@ EMBEDDED = envbool("AFTERCARE_EMBEDDED", default=DEBUG)
 DATA_DIR = Path(env.str("AFTERCARE_DATA_DIR", default=str(BASE_DIR / ".data")))
 
 if DEBUG:
-    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-debug-only-key-never-use-in-production")
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+    if not SECRET_KEY:
+        from clinic import embedded
+
+        # Random per data directory, never a constant anyone could read here and sign links with.
+        SECRET_KEY = embedded.debug_secret_key(DATA_DIR)
 else:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
     if len(SECRET_KEY) < 32:
@@ -103,6 +108,8 @@ MIDDLEWARE = [
     # Before WhiteNoise and everything that may answer early, so every response carries a policy.
     "clinic.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Everything past the static files: no browser or proxy keeps a copy (patient data).
+    "clinic.nocache.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -160,6 +167,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# After sign-in, where no safe `next=` says otherwise (Django's default, /accounts/profile/, is no page here).
+LOGIN_REDIRECT_URL = "admin:index"
 
 # Staff sessions: a new one at every sign-in (Django), all of a user's others end when their
 # password changes (Django's session hash), idle and absolute limits (clinic.auth.signin).
@@ -419,6 +429,8 @@ SPECTACULAR_SETTINGS = {
 # --- Integration clients (OAuth2 client credentials) -----------------------------------------
 OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "clinic.auth.scopes.ClientScopes",
+    # A deactivated client (or a client of a deactivated clinic) is `invalid_client`.
+    "OAUTH2_VALIDATOR_CLASS": "clinic.auth.validator.ClientValidator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("AFTERCARE_ACCESS_TOKEN_SECONDS", default=3600),
     "ERROR_RESPONSE_WITH_SCOPES": True,
     # Client credentials are the only grant: no authorization codes or refresh tokens to leak.

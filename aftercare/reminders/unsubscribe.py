@@ -21,6 +21,7 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from aftercare.services.reminders import reminders_sync_patient
 from clinic.models import Patient
 
 # Its own salt, so a signature made for any other purpose never validates as an unsubscribe token.
@@ -69,6 +70,7 @@ def patient_reminders_opt_out(*, patient: Patient) -> bool:
         return False
     locked.reminders_opt_in = False
     locked.save(update_fields=["reminders_opt_in", "updated_at"])
+    reminders_sync_patient(patient=locked)  # the pending rows are cancelled, not left to dispatch
     patient.updated_at = locked.updated_at
     return True
 

@@ -14,7 +14,15 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from aftercare.models import Appointment, AttendanceStatus, GroupSession, Reminder, ReminderKind, ReminderStatus
+from aftercare.models import (
+    Appointment,
+    AttendanceStatus,
+    GroupMembership,
+    GroupSession,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+)
 from clinic.models import Clinic, Patient, PatientStatus
 
 _BEFORE_QUIET = datetime.timedelta(minutes=1)
@@ -121,23 +129,57 @@ def reminders_sync_group_session(*, session: GroupSession, now: datetime.datetim
         .exclude(group_memberships__left_on__lt=day)
         .distinct()
     )
+    return sum(_group_session_rows(session=session, patient=patient, clinic=clinic, now=now) for patient in members)
+
+
+def _group_session_rows(*, session: GroupSession, patient: Patient, clinic: Clinic, now: datetime.datetime) -> int:
+    if not _wants_reminders(patient):
+        return 0
     created = 0
-    for patient in members:
-        if not _wants_reminders(patient):
+    for offset in clinic.reminder_offsets_minutes:
+        send_at = reminder_send_at(starts_at=session.starts_at, offset_minutes=offset, clinic=clinic, now=now)
+        if send_at is None:
             continue
-        for offset in clinic.reminder_offsets_minutes:
-            send_at = reminder_send_at(starts_at=session.starts_at, offset_minutes=offset, clinic=clinic, now=now)
-            if send_at is None:
-                continue
-            _, made = Reminder.objects.get_or_create(
-                group_session=session,
-                patient=patient,
-                kind=ReminderKind.GROUP_SESSION,
-                offset_minutes=offset,
-                starts_at=session.starts_at,
-                defaults={"clinic": clinic, "send_at": send_at},
-            )
-            created += made
+        _, made = Reminder.objects.get_or_create(
+            group_session=session,
+            patient=patient,
+            kind=ReminderKind.GROUP_SESSION,
+            offset_minutes=offset,
+            starts_at=session.starts_at,
+            defaults={"clinic": clinic, "send_at": send_at},
+        )
+        created += made
+    return created
+
+
+@transaction.atomic
+def reminders_sync_patient(*, patient: Patient, now: datetime.datetime | None = None) -> int:
+    """After a patient's opt-in, email or status changed: reminders for every session they are
+    already booked into (as booking would have made them), or, if they no longer get reminders,
+    none pending. Returns rows created."""
+    now = now or timezone.now()
+    if not _wants_reminders(patient):
+        _cancel(Reminder.objects.filter(patient=patient))
+        return 0
+    clinic = patient.clinic
+    created = 0
+    appointments = Appointment.objects.filter(
+        patient=patient, starts_at__gt=now, attendance_status=AttendanceStatus.SCHEDULED
+    ).order_by("starts_at")
+    for appointment in appointments:
+        appointment.patient = patient
+        created += reminders_sync_appointment(appointment=appointment, now=now)
+    memberships = list(GroupMembership.objects.filter(patient=patient))
+    sessions = GroupSession.objects.filter(
+        group_id__in={membership.group_id for membership in memberships}, starts_at__gt=now, cancelled=False
+    ).order_by("starts_at")
+    for session in sessions:
+        day = session.starts_at.astimezone(clinic.zone).date()
+        if any(
+            m.group_id == session.group_id and m.joined_on <= day and (m.left_on is None or m.left_on >= day)
+            for m in memberships
+        ):
+            created += _group_session_rows(session=session, patient=patient, clinic=clinic, now=now)
     return created
 
 

@@ -49,6 +49,22 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
             # (and pghistory's middleware opens no context for them), so list pages skip this.
             pghistory.context(actor=self.caller.key, clinic=str(self.caller.clinic.pk), request_id=get_guid())
 
+    def get_object(self) -> Any:
+        obj = super().get_object()
+        # The patient of the object a detail URL names, for the access log: what the response
+        # holds may not name them (an appointment's attendance history).
+        patient_id = getattr(obj, "patient_id", None)
+        if patient_id is not None:
+            self._object_patient_ids = [patient_id]
+        return obj
+
+    def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        """The resource's metadata. On a detail URL, only for an object of the caller's clinic:
+        another clinic's id is a 404 here as with every other method (no existence leak)."""
+        if "pk" in self.kwargs and not self.is_schema_generation:
+            self.get_object()
+        return super().options(request, *args, **kwargs)
+
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
         if not self.is_schema_generation:
@@ -57,7 +73,8 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
 
     def log_access(self, request: Any, response: Any) -> None:
         """One access event for this request, if an identified caller read, wrote or was refused
-        something (a 400 or 405 touched nothing; a 401 has no caller to name)."""
+        something (a 400 or 405 touched nothing, nor does an allowed OPTIONS; a 401 has no caller
+        to name)."""
         caller: Caller | None = getattr(request, "_aftercare_caller", None)
         if caller is None:
             return
@@ -66,10 +83,13 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         if response.status_code in (403, 404):
             action: AccessAction = AccessAction.DENIED
             object_ids, patient_ids = path_ids, path_patients
+        elif request.method == "OPTIONS":
+            return  # metadata: it reads no record
         elif 200 <= response.status_code < 300:
             action = self.access_action(request, response)
             object_ids, patient_ids = self.accessed(getattr(response, "data", None))
-            object_ids, patient_ids = [*path_ids, *object_ids], [*path_patients, *patient_ids]
+            object_patients = getattr(self, "_object_patient_ids", [])
+            object_ids, patient_ids = [*path_ids, *object_ids], [*path_patients, *object_patients, *patient_ids]
         else:
             return
         name = self.action or ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -24,6 +25,26 @@ PATIENT_FIELDS = (
     "intake_date",
     "discharge_date",
 )
+
+# What decides whether a patient gets reminders. The apps that hold reminders register a hook at
+# start-up (`AppConfig.ready()`), as for disclosures (clinic/releases.py), since `clinic` never
+# imports them; it is called as `hook(patient=...)` inside the write's transaction, after the save.
+REMINDER_FIELDS = frozenset({"reminders_opt_in", "email", "status"})
+PatientHook = Callable[..., object]
+_reminder_hooks: list[PatientHook] = []
+
+
+def patient_reminder_hook_register(hook: PatientHook) -> None:
+    if hook not in _reminder_hooks:
+        _reminder_hooks.append(hook)
+
+
+def patient_reminders_changed(*, patient: Patient) -> None:
+    """Tell the registered apps that `patient`'s opt-in, email or status changed: an opt-in brings
+    reminders for the sessions already booked, an opt-out cancels the pending ones."""
+    for hook in _reminder_hooks:
+        hook(patient=patient)
+
 
 _DUPLICATE_EXTERNAL_ID = "A patient with this external_id already exists in this clinic (PUT to upsert it)."
 
@@ -81,6 +102,8 @@ def patient_update(*, patient: Patient, **fields: Any) -> Patient:
             if "patient_external_id_unique_per_clinic" in str(exc):
                 raise ValidationError({"external_id": _DUPLICATE_EXTERNAL_ID}) from None
             raise
+        if REMINDER_FIELDS.intersection(changed):
+            patient_reminders_changed(patient=locked)
     return locked
 
 

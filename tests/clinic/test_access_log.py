@@ -305,3 +305,38 @@ def test_admin_pages_on_patient_records_are_logged(
     assert events[1].patient_ids == [uuid.UUID(world["mine"]["patient"])]
     assert events[2].object_ids == [uuid.UUID(theirs)]
     assert all(e.object_ids == [uuid.UUID(mine)] for e in events[3:])
+
+
+def test_options_on_another_clinics_record_is_a_404_and_a_denied_event_never_a_view(world: dict[str, Any]) -> None:
+    """An OPTIONS (metadata) request on another clinic's id used to answer 200 and log a `view` of
+    that record. It now answers 404, as every other method does, and logs the attempt as `denied`;
+    on the caller's own record it reads nothing, so it logs nothing."""
+    ehr_a, mine, theirs = world["ehr_a"], world["mine"], world["theirs"]
+    routes = [name for name, (regex, _actions) in ROUTES.items() if "(?P<pk>[^/.]+)" in regex]
+    assert "patient-detail" in routes
+    for name in routes:
+        obj = POST_ONLY[name](theirs)[0] if name in POST_ONLY else _object_of(name)
+        before = set(AccessEvent.objects.values_list("id", flat=True))
+        refused = ehr_a.api.options(url_for(name, theirs, obj))
+        assert refused.status_code == 404, (name, refused.status_code)
+        (denied,) = AccessEvent.objects.exclude(id__in=before)
+        assert denied.action == "denied", name
+        assert [str(i) for i in denied.object_ids] == [str(theirs[obj])], name
+
+        before = set(AccessEvent.objects.values_list("id", flat=True))
+        own = ehr_a.api.options(url_for(name, mine, obj))
+        assert own.status_code == 200, (name, own.status_code)
+        assert not AccessEvent.objects.exclude(id__in=before).exists(), name
+
+
+def test_reading_an_appointments_attendance_history_names_its_patient(world: dict[str, Any]) -> None:
+    """The history's rows name no patient, so the event used to name none: "who viewed this patient"
+    missed every read of their attendance history."""
+    ehr_a, mine = world["ehr_a"], world["mine"]
+    before = set(AccessEvent.objects.values_list("id", flat=True))
+    response = ehr_a.api.get(f"{API}appointments/{mine['appointment']}/attendance/")
+    assert response.status_code == 200
+    (event,) = AccessEvent.objects.exclude(id__in=before)
+    assert (event.action, event.object_type) == ("view", "appointment.attendance")
+    assert event.patient_ids == [uuid.UUID(mine["patient"])]
+    assert [str(i) for i in event.object_ids] == [mine["appointment"]]

@@ -166,7 +166,7 @@ def test_a_deactivated_client_gets_401_at_once(ehr_a: Any) -> None:
     assert ehr_a.api.get(LIST).status_code == 401
 
 
-def test_an_inactive_client_cannot_get_a_token(db: None, clinic_a: Clinic) -> None:
+def test_another_clients_deactivation_leaves_a_client_its_tokens(db: None, clinic_a: Clinic) -> None:
     run("create_api_client", "--clinic", clinic_a.slug, "--name", "Old", "--scopes", "patients:read")
     client = IntegrationClient.objects.get(name="Old")
     client.is_active = False
@@ -175,6 +175,29 @@ def test_an_inactive_client_cannot_get_a_token(db: None, clinic_a: Clinic) -> No
         run("create_api_client", "--clinic", clinic_a.slug, "--name", "New", "--scopes", "patients:read")
     )
     assert token_for(credentials["client_id"], credentials["client_secret"]).status_code == 200
+
+
+@pytest.mark.parametrize("deactivated", ["client", "clinic"])
+def test_a_deactivated_client_is_an_invalid_client_at_the_token_endpoint_and_its_tokens_stop(
+    db: None, deactivated: str
+) -> None:
+    """RFC 6749 §5.2: a client that may not authenticate is `invalid_client` (401). A deactivated
+    client used to pass authentication and get a 400 about scopes instead."""
+    clinic = ClinicFactory.create()
+    credentials = json.loads(
+        run("create_api_client", "--clinic", clinic.slug, "--name", "EHR", "--scopes", "patients:read")
+    )
+    token = token_for(credentials["client_id"], credentials["client_secret"]).json()["access_token"]
+    assert bearer(token).get(LIST).status_code == 200
+    if deactivated == "client":
+        IntegrationClient.objects.filter(clinic=clinic).update(is_active=False)
+    else:
+        Clinic.objects.filter(pk=clinic.pk).update(is_active=False)
+    refused = token_for(credentials["client_id"], credentials["client_secret"])
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+    assert "access_token" not in refused.json()
+    assert bearer(token).get(LIST).status_code == 401
 
 
 @pytest.mark.parametrize(

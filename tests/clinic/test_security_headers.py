@@ -125,3 +125,38 @@ def test_responses_that_are_not_pages_load_nothing(ehr_a: Persona, who: str, pat
     assert response.status_code == status
     assert not response["Content-Type"].startswith("text/html")
     assert policy(response) == NOTHING
+
+
+def assert_no_store(response: Any) -> None:
+    directives = {part.strip().split("=")[0] for part in response.get("Cache-Control", "").split(",")}
+    assert {"no-store", "private"} <= directives, (response.status_code, response.get("Cache-Control"))
+
+
+def test_responses_with_patient_data_are_never_stored_by_a_browser_or_a_proxy(ehr_a: Persona, clinic_a: Any) -> None:
+    """API and admin answers had no Cache-Control: a shared computer's browser cache, or a caching
+    proxy, could keep a patient's record after the session ended."""
+    from django.test import Client
+
+    from clinic.models import Role
+    from tests.factories import MembershipFactory, UserFactory, verified_login
+
+    patient = PatientFactory.create(clinic=clinic_a)
+    listing = ehr_a.api.get("/api/v1/patients/")
+    detail = ehr_a.api.get(f"/api/v1/patients/{patient.pk}/")
+    assert (listing.status_code, detail.status_code) == (200, 200)
+    assert_no_store(listing)
+    assert_no_store(detail)
+    assert_no_store(ehr_a.api.get("/api/v1/patients/00000000-0000-0000-0000-000000000000/"))
+
+    user = UserFactory.create(is_staff=True)
+    MembershipFactory.create(user=user, clinic=clinic_a, role=Role.ADMIN)
+    browser = Client()
+    verified_login(browser, user)
+    for path in ("/admin/", "/admin/clinic/patient/", f"/admin/clinic/patient/{patient.pk}/change/"):
+        page = browser.get(path)
+        assert page.status_code == 200, path
+        assert_no_store(page)
+    for path in ("/api/schema/", "/api/docs/", "/admin/login/"):
+        response = Client().get(path)
+        assert response.status_code == 200, path
+        assert_no_store(response)

@@ -87,3 +87,28 @@ def test_a_filesystem_broker_always_uses_the_data_directorys_folders(tmp_path: P
     options = got["CELERY_BROKER_TRANSPORT_OPTIONS"]
     for folder in ("queue", "processed", "control"):
         assert str(tmp_path / "broker" / folder) in options
+
+
+def test_in_debug_without_a_secret_key_each_data_directory_gets_its_own_random_one(tmp_path: Path) -> None:
+    """The debug default used to be a constant in the source: anyone could sign a demo's
+    unsubscribe links (or session cookies) with it."""
+    env = {key: value for key, value in BASE.items() if key != "DJANGO_SECRET_KEY"}
+    one, two = tmp_path / "one", tmp_path / "two"
+    first = values({**env, "DJANGO_DEBUG": "true", "AFTERCARE_DATA_DIR": str(one)}, "SECRET_KEY")["SECRET_KEY"]
+    again = values({**env, "DJANGO_DEBUG": "true", "AFTERCARE_DATA_DIR": str(one)}, "SECRET_KEY")["SECRET_KEY"]
+    other = values({**env, "DJANGO_DEBUG": "true", "AFTERCARE_DATA_DIR": str(two)}, "SECRET_KEY")["SECRET_KEY"]
+    assert first == again, "generated once, then reused"
+    assert first != other
+    assert len(first) >= 50
+    stored = one / "secret_key"
+    assert stored.read_text().strip() == first
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert first not in (ROOT / "clinic" / "settings.py").read_text()
+    # A key given in the environment still wins, and nothing is written for it.
+    given = "given-debug-secret-key-0123456789abcdefghij"
+    three = tmp_path / "three"
+    got = values(
+        {**env, "DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": given, "AFTERCARE_DATA_DIR": str(three)}, "SECRET_KEY"
+    )
+    assert got["SECRET_KEY"] == given
+    assert not (three / "secret_key").exists()

@@ -193,3 +193,33 @@ def test_staff_mfa_gives_an_authenticator_and_recovery_codes_once(nurse: Any) ->
     assert (
         sign_in(Client(), "nurse.ruiz", PASSWORD, token=old_recovery, device=recovery_device(nurse)).status_code == 200
     )
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/admin/", "javascript:alert(1)", "/\\evil"])
+def test_a_rejected_next_lands_on_a_page_that_exists(nurse: Any, target: str) -> None:
+    """An unsafe `next=` used to fall back to Django's `/accounts/profile/`: a 404 after signing in."""
+    client = Client()
+    form = {
+        "username": "nurse.ruiz",
+        "password": PASSWORD,
+        "otp_device": authenticator(nurse),
+        "otp_token": code(nurse),
+        "next": target,
+    }
+    response = client.post(f"{LOGIN}?next={target}", form, REMOTE_ADDR="203.0.113.5", follow=True)
+    assert signed_in(client)
+    assert response.status_code == 200
+    assert response.redirect_chain
+    assert all("evil" not in url and "javascript" not in url for url, _ in response.redirect_chain)
+    assert response.redirect_chain[-1][0] == "/admin/"
+
+
+def test_the_second_step_does_not_echo_the_password_into_the_page(nurse: Any) -> None:
+    """django-otp renders the password back into the form once it is right (waiting for the code):
+    it would then sit in the page's HTML, in the browser's cache and history of form data."""
+    response = sign_in(Client(), "nurse.ruiz", PASSWORD)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'name="otp_device"' in page  # the second step: the password was right
+    assert PASSWORD not in page
+    assert PASSWORD.replace(" ", "&#x20;") not in page

@@ -7,6 +7,7 @@ import base64
 import datetime
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,7 +23,7 @@ from rest_framework.views import APIView
 from clinic.api.throttling import IntegrationClientThrottle, StaffThrottle
 from clinic.models import Clinic
 from clinic.services.integration import integration_client_create
-from tests.clinic.test_settings import BASE, settings_with, values
+from tests.clinic.test_settings import BASE, ROOT, settings_with, values
 from tests.conftest import Persona
 from tests.factories import MembershipFactory, UserFactory, access_token
 
@@ -307,3 +308,38 @@ def test_a_rate_that_is_not_a_rate_is_refused_naming_the_variable(rate: str) -> 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "AFTERCARE_THROTTLE_STAFF_RATE" in result.stderr
+
+
+def test_the_readme_states_the_default_rates() -> None:
+    """The README once listed rates that were never the defaults (`600/min`, `100/s`, `5000/hour`)."""
+    got = values(
+        BASE, "AFTERCARE_THROTTLE_CLIENT_RATE", "AFTERCARE_THROTTLE_STAFF_RATE", "AFTERCARE_THROTTLE_TOKEN_RATE"
+    )
+    per_minute = {}
+    for name, rate in got.items():
+        count, period = rate.split("/")
+        assert period in {"m", "min", "minute"}, f"{name}: the README speaks of rates a minute"
+        per_minute[name] = count
+    readme = (ROOT / "README.md").read_text()
+    summary = re.search(
+        r"each integration client (\d+) requests a minute, each staff member (\d+),\s+"
+        r"and `/o/token/` (\d+) attempts a minute",
+        readme,
+    )
+    assert summary, "the README's summary of the rate limits"
+    assert summary.groups() == (
+        per_minute["AFTERCARE_THROTTLE_CLIENT_RATE"],
+        per_minute["AFTERCARE_THROTTLE_STAFF_RATE"],
+        per_minute["AFTERCARE_THROTTLE_TOKEN_RATE"],
+    )
+    defaults = re.search(
+        r"`AFTERCARE_THROTTLE_CLIENT_RATE`, `AFTERCARE_THROTTLE_STAFF_RATE` and\s+"
+        r"`AFTERCARE_THROTTLE_TOKEN_RATE` \(defaults `([^`]+)`, `([^`]+)` and `([^`]+)`",
+        readme,
+    )
+    assert defaults, "the README's list of the rate settings names their defaults"
+    assert defaults.groups() == (
+        got["AFTERCARE_THROTTLE_CLIENT_RATE"],
+        got["AFTERCARE_THROTTLE_STAFF_RATE"],
+        got["AFTERCARE_THROTTLE_TOKEN_RATE"],
+    )
