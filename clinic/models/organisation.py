@@ -136,6 +136,7 @@ class StaffMembership(TimeStampedModel):
                 operation=pgtrigger.UpdateOf("is_active", "role", "user_id", "clinic_id") | pgtrigger.Delete,
                 timing=pgtrigger.Immediate,
                 condition=pgtrigger.Q(old__is_active=True, old__role__in=list(CARE_ROLES)),
+                # Only this module's constants are interpolated.
                 func=f"""
                     IF TG_OP = 'UPDATE' AND NEW.is_active AND NEW.role IN ({CARE_ROLES_SQL})
                        AND NEW.user_id = OLD.user_id AND NEW.clinic_id = OLD.clinic_id THEN
@@ -151,7 +152,7 @@ class StaffMembership(TimeStampedModel):
                             ERRCODE = 'check_violation', CONSTRAINT = '{ASSIGNED_CLINICIAN_CONSTRAINT}';
                     END IF;
                     RETURN NULL;
-                """,
+                """,  # noqa: S608
             ),
         ]
 
