@@ -147,8 +147,9 @@ class StaffMembership(TimeStampedModel):
                         WHERE clinic_id = OLD.clinic_id AND assigned_clinician_id = OLD.user_id
                     ) THEN
                         RAISE EXCEPTION USING
-                            MESSAGE = 'membership ' || OLD.id || ': patients of its clinic are still '
-                                || 'assigned to its user; reassign or unassign them first',
+                            MESSAGE = '{ASSIGNED_CLINICIAN_CONSTRAINT}: membership ' || OLD.id
+                                || ': patients of its clinic are still assigned to its user; '
+                                || 'reassign or unassign them first',
                             ERRCODE = 'check_violation', CONSTRAINT = '{ASSIGNED_CLINICIAN_CONSTRAINT}';
                     END IF;
                     RETURN NULL;

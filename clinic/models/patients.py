@@ -90,8 +90,9 @@ class Patient(TimeStampedModel):
                     FOR SHARE;
                     IF NOT FOUND THEN
                         RAISE EXCEPTION USING
-                            MESSAGE = 'patient ' || NEW.id || ': the assigned clinician is not an active '
-                                || 'clinician, case manager or admin of its clinic',
+                            MESSAGE = '{ASSIGNED_CLINICIAN_CONSTRAINT}: patient ' || NEW.id
+                                || ': the assigned clinician is not an active clinician, case manager '
+                                || 'or admin of its clinic',
                             ERRCODE = 'check_violation', CONSTRAINT = '{ASSIGNED_CLINICIAN_CONSTRAINT}';
                     END IF;
                     RETURN NULL;
