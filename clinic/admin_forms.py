@@ -26,7 +26,7 @@ class MembershipInlineForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         membership = self.instance
-        if membership.pk is None or not {"clinic", "role", "is_active"} <= set(cleaned):
+        if membership._state.adding or not {"clinic", "role", "is_active"} <= set(cleaned):
             return cleaned
         moved = cleaned["clinic"] is not None and cleaned["clinic"].pk != membership.clinic_id
         clinical = membership_is_clinical(role=cleaned["role"], is_active=cleaned["is_active"])
@@ -66,7 +66,7 @@ class StaffMembershipForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         membership = self.instance
-        if membership.pk is not None and "reassign_to" in self.fields:
+        if not membership._state.adding and "reassign_to" in self.fields:
             field = self.fields["reassign_to"]
             if isinstance(field, ModelChoiceField):
                 field.queryset = (
@@ -77,7 +77,7 @@ class StaffMembershipForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if self.instance.pk is not None and {"role", "is_active"} <= set(cleaned):
+        if not self.instance._state.adding and {"role", "is_active"} <= set(cleaned):
             try:
                 membership_handover_validate(
                     membership=self.instance,

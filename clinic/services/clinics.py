@@ -23,7 +23,7 @@ def membership_is_clinical(*, role: str, is_active: bool) -> bool:
 def membership_assigned_patient_count(*, membership: StaffMembership) -> int:
     """Patients of the membership's clinic assigned to its user (who must be handed over before the
     membership stops being clinical)."""
-    if membership.pk is None:
+    if membership._state.adding:  # ids are given on creation: pk says nothing
         return 0
     return Patient.objects.filter(clinic_id=membership.clinic_id, assigned_clinician_id=membership.user_id).count()
 
