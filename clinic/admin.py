@@ -212,7 +212,7 @@ class StaffMembershipAdmin(ClinicScopedAdmin):
     search_fields = ["user__username", "user__email"]
     autocomplete_fields = ["user"]
 
-    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
         if obj is None:
             return ["user", "clinic", "role", "is_active"]
         return ["user", "clinic", "role", "is_active", "reassign_to", "unassign_patients"]

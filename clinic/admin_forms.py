@@ -24,7 +24,8 @@ class MembershipInlineForm(forms.ModelForm):  # type: ignore[type-arg]
     takes the patients over."""
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         membership = self.instance
         if membership._state.adding or not {"clinic", "role", "is_active"} <= set(cleaned):
             return cleaned
@@ -76,7 +77,8 @@ class StaffMembershipForm(forms.ModelForm):  # type: ignore[type-arg]
             field.help_text = f"{field.help_text} Patients assigned to this person here: {count}."
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if not self.instance._state.adding and {"role", "is_active"} <= set(cleaned):
             try:
                 membership_handover_validate(
@@ -95,7 +97,8 @@ class PatientAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     """The assigned clinician is an active clinician, case manager or admin of the patient's clinic."""
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         clinic = cleaned.get("clinic") or (self.instance.clinic if self.instance.clinic_id else None)
         clinician = cleaned.get("assigned_clinician")
         if clinic is not None and {"assigned_clinician", "clinic"} & set(self.changed_data):

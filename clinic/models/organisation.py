@@ -133,7 +133,7 @@ class StaffMembership(TimeStampedModel):
             pgtrigger.Trigger(
                 name="membership_keeps_assigned_patients",
                 when=pgtrigger.After,
-                operation=pgtrigger.UpdateOf("is_active", "role", "user_id", "clinic_id") | pgtrigger.Delete,
+                operation=pgtrigger.UpdateOf("is_active", "role", "user_id", "clinic_id") | pgtrigger.Delete,  # type: ignore[no-untyped-call]
                 timing=pgtrigger.Immediate,
                 condition=pgtrigger.Q(old__is_active=True, old__role__in=list(CARE_ROLES)),
                 # Only this module's constants are interpolated.

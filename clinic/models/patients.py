@@ -80,7 +80,7 @@ class Patient(TimeStampedModel):
             pgtrigger.Trigger(
                 name="assigned_clinician_in_clinic",
                 when=pgtrigger.After,
-                operation=pgtrigger.Insert | pgtrigger.UpdateOf("assigned_clinician_id", "clinic_id"),
+                operation=pgtrigger.Insert | pgtrigger.UpdateOf("assigned_clinician_id", "clinic_id"),  # type: ignore[no-untyped-call]
                 timing=pgtrigger.Immediate,
                 condition=pgtrigger.Q(new__assigned_clinician__isnull=False),
                 func=f"""
