@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -222,3 +224,53 @@ def test_a_disabled_account_does_not_block_editing_its_patients_other_fields(cli
     patient = PatientFactory.create(clinic=clinic_a, assigned_clinician=clinician)
     User.objects.filter(pk=clinician.pk).update(is_active=False)
     assert patient_update(patient=patient, phone="+1 312-555-0123").phone == "+1 312-555-0123"
+
+
+# -- a race between an assignment and a deactivation --------------------------------------------------------
+
+
+def _waiting_on_a_lock(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return bool(row and row[0] == "Lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deactivation_racing_an_assignment_waits_for_it_and_is_refused() -> None:
+    """Without the share lock the assignment takes on the membership, each transaction's check
+    misses the other's uncommitted write and both commit: a patient assigned to a former member."""
+    clinic = Clinic.objects.create(slug="race", name="Race", time_zone="UTC")
+    clinician = member(clinic)
+    patient = PatientFactory.create(clinic=clinic)
+    outcome: dict[str, Any] = {}
+    started = threading.Event()
+
+    def deactivate() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                outcome["pid"] = cursor.fetchone()[0]
+            started.set()
+            with transaction.atomic():
+                StaffMembership.objects.filter(user=clinician, clinic=clinic).update(is_active=False)
+            outcome["deactivated"] = True
+        except IntegrityError as exc:
+            outcome["refused"] = str(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        Patient.objects.filter(pk=patient.pk).update(assigned_clinician=clinician)
+        thread = threading.Thread(target=deactivate)
+        thread.start()
+        assert started.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while not _waiting_on_a_lock(outcome["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the deactivation queues behind this transaction
+        assert _waiting_on_a_lock(outcome["pid"])
+    thread.join(timeout=30)
+    assert "patient_clinician_is_clinic_care_staff" in outcome.get("refused", "")
+    assert membership_of(clinician, clinic).is_active
+    patient.refresh_from_db()
+    assert patient.assigned_clinician_id == clinician.pk
