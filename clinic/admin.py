@@ -1,7 +1,9 @@
 """The Django admin for operators and clinic administrators, limited to the clinics a user administers.
 
 Superusers (operators) see every clinic. A staff user sees only the clinics where they hold the
-`admin` role, and can neither delete patients nor move records between clinics.
+`admin` role, and can neither delete patients nor move records between clinics. Every form field
+that refers to a clinic, a user or a clinic's record offers and accepts only objects of those
+clinics (`OwnClinicChoices`), whatever id a crafted request posts.
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.options import BaseModelAdmin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.forms import ModelChoiceField
+from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import HttpRequest
 from django_otp.admin import OTPAdminSite
 
+from clinic.admin_forms import MembershipInlineForm, PatientAdminForm, StaffMembershipForm
 from clinic.auth.forms import SignInForm
 from clinic.models import (
     AccessAction,
@@ -31,6 +35,7 @@ from clinic.models import (
     User,
 )
 from clinic.services.access import access_record
+from clinic.services.clinics import membership_update
 from clinic.services.patients import REMINDER_FIELDS, patient_reminders_changed
 
 # Staff sign in with password and authenticator code (or a one-time recovery code); a session that
@@ -50,8 +55,44 @@ def administered_clinics(request: HttpRequest) -> QuerySet[Clinic]:
     )
 
 
-class ClinicScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Rows of the clinics the user administers; a clinic field offers only those clinics."""
+def own_clinic_choices(request: HttpRequest, model: type[Model]) -> QuerySet[Any] | None:
+    """What a form field referring to `model` may offer and accept: the clinics the user
+    administers, their active staff, and the records of those clinics. None: no limit (operators,
+    and models that belong to no clinic)."""
+    if request.user.is_superuser:
+        return None
+    clinics = administered_clinics(request)
+    if model is Clinic:
+        return clinics
+    if model is User:
+        members = StaffMembership.objects.filter(clinic__in=clinics, is_active=True).values("user_id")
+        return User.objects.filter(pk__in=members)
+    if any(field.name == "clinic" for field in model._meta.fields):
+        return model._default_manager.filter(clinic__in=clinics)
+    return None
+
+
+class OwnClinicChoices(BaseModelAdmin):  # type: ignore[type-arg]
+    """Foreign-key and many-to-many fields (selects, raw ids, autocompletes) limited by
+    `own_clinic_choices`: the form field's queryset is also what validates a posted id."""
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> ModelChoiceField:  # type: ignore[type-arg]
+        choices = own_clinic_choices(request, db_field.remote_field.model)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[return-value]
+
+    def formfield_for_manytomany(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> ModelMultipleChoiceField | None:  # type: ignore[type-arg]
+        choices = own_clinic_choices(request, db_field.remote_field.model)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ClinicScopedAdmin(OwnClinicChoices, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Rows of the clinics the user administers; fields refer only to those clinics' objects."""
 
     clinic_field = "clinic"
 
@@ -78,11 +119,6 @@ class ClinicScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if request.user.is_superuser:
             return queryset
         return queryset.filter(**{f"{self.clinic_field}__in": administered_clinics(request)})
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> ModelChoiceField:  # type: ignore[type-arg]
-        if db_field.name == "clinic":
-            kwargs["queryset"] = administered_clinics(request)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[return-value]
 
 
 class AccessLoggedAdmin(ClinicScopedAdmin):
@@ -161,8 +197,9 @@ class ClinicAdmin(ClinicScopedAdmin):
         return request.user.is_superuser
 
 
-class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
+class MembershipInline(OwnClinicChoices, admin.TabularInline):  # type: ignore[type-arg]
     model = StaffMembership
+    form = MembershipInlineForm
     extra = 0
     fields = ["clinic", "role", "is_active"]
 
@@ -172,15 +209,38 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(StaffMembership)
 class StaffMembershipAdmin(ClinicScopedAdmin):
+    form = StaffMembershipForm
     list_display = ["user", "clinic", "role", "is_active"]
     list_filter = ["role", "is_active"]
     search_fields = ["user__username", "user__email"]
     autocomplete_fields = ["user"]
 
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
+        if obj is None:
+            return ["user", "clinic", "role", "is_active"]
+        return ["user", "clinic", "role", "is_active", "reassign_to", "unassign_patients"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        # A membership is one person in one clinic: another person or clinic is another membership.
+        return [] if obj is None else ["user", "clinic"]
+
+    def save_model(self, request: HttpRequest, obj: StaffMembership, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        membership_update(
+            membership=obj,
+            role=obj.role,
+            is_active=obj.is_active,
+            reassign_to=form.cleaned_data.get("reassign_to"),
+            unassign_patients=bool(form.cleaned_data.get("unassign_patients")),
+        )
+
 
 @admin.register(Patient)
 class PatientAdmin(AccessLoggedAdmin):
     object_type = "admin.patient"
+    form = PatientAdminForm
     list_display = ["family_name", "given_name", "external_id", "status", "intake_date"]
     list_filter = ["status", "preferred_language", "reminders_opt_in"]
     search_fields = ["family_name", "given_name", "external_id"]

@@ -16,7 +16,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from aftercare.models import Appointment, AttendanceStatus, DigestSent
-from clinic.models import CARE_ROLES, Clinic, Patient, PatientStatus, User
+from clinic.models import Clinic, Patient, PatientStatus, User
+from clinic.selectors.patients import care_staff_list
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +120,9 @@ def digests_send(*, now: datetime.datetime | None = None, connection: Any = None
         if local.hour != DIGEST_HOUR:
             continue
         counts = digest_counts(clinic=clinic, day=local.date())
-        staff = User.objects.filter(
-            memberships__clinic=clinic, memberships__role__in=CARE_ROLES, memberships__is_active=True, is_active=True
-        ).exclude(email="")
+        # Active clinical staff of this clinic only: a membership that ended (or another clinic's)
+        # gets no digest.
+        staff = care_staff_list(clinic=clinic).exclude(email="")
         connection = connection or mail.get_connection()
         for user in staff:
             try:

@@ -15,7 +15,8 @@ from rest_framework.exceptions import ValidationError
 
 from aftercare.models import ACTIVE_FLAG_STATUSES, FlagEventKind, FlagStatus, RiskFlag, RiskFlagEvent, Severity
 from clinic.auth.caller import Caller
-from clinic.models import Role, StaffMembership, User
+from clinic.models import User
+from clinic.selectors.patients import care_staff_list, clinic_admin_list
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +66,15 @@ def flag_transition(
 
 
 def _recipients(flag: RiskFlag) -> list[User]:
-    """The patient's assigned clinician; without one, the clinic's admins (someone must know)."""
-    clinician = flag.patient.assigned_clinician
-    if clinician is not None and clinician.is_active and clinician.email:
-        return [clinician]
-    admins = StaffMembership.objects.filter(clinic_id=flag.clinic_id, role=Role.ADMIN, user__is_active=True)
-    return [membership.user for membership in admins.select_related("user") if membership.user.email]
+    """The patient's assigned clinician while they are an active clinician, case manager or admin
+    of the flag's clinic; otherwise that clinic's active admins (someone must know). Never a user
+    whose membership ended, nor anyone of another clinic."""
+    clinician_id = flag.patient.assigned_clinician_id
+    if clinician_id is not None:
+        clinician = care_staff_list(clinic=flag.clinic).filter(pk=clinician_id).exclude(email="").first()
+        if clinician is not None:
+            return [clinician]
+    return list(clinic_admin_list(clinic=flag.clinic).exclude(email="").order_by("pk"))
 
 
 def _message(flag: RiskFlag, user: User, connection: Any) -> mail.EmailMultiAlternatives:
@@ -112,7 +116,7 @@ def flags_notify(*, flag_ids: list[Any], now: datetime.datetime | None = None) -
             ).update(notified_at=now)
             if not claimed:
                 continue
-            flag = RiskFlag.objects.select_related("patient__assigned_clinician").get(pk=flag_id)
+            flag = RiskFlag.objects.select_related("patient", "clinic").get(pk=flag_id)
             recipients = _recipients(flag)
             if not recipients:
                 logger.warning("flag %s: nobody to notify", flag.pk)

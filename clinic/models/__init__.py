@@ -12,11 +12,20 @@ from clinic.models.consents import (
 )
 from clinic.models.idempotency import IdempotencyKey
 from clinic.models.integration import IntegrationClient
-from clinic.models.organisation import CARE_ROLES, Clinic, Role, StaffMembership, User, validate_time_zone
+from clinic.models.organisation import (
+    ASSIGNED_CLINICIAN_CONSTRAINT,
+    CARE_ROLES,
+    Clinic,
+    Role,
+    StaffMembership,
+    User,
+    validate_time_zone,
+)
 from clinic.models.patients import Language, Patient, PatientStatus
 
 __all__ = [
     "ALL_CATEGORIES",
+    "ASSIGNED_CLINICIAN_CONSTRAINT",
     "CARE_ROLES",
     "CONSENT_CATEGORY_CHOICES",
     "CONSENT_STATES",

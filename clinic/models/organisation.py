@@ -6,6 +6,7 @@ import datetime
 import uuid
 import zoneinfo
 
+import pgtrigger
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
@@ -102,8 +103,12 @@ class Role(models.TextChoices):
     AUDITOR = "auditor", "Auditor"
 
 
-# Roles that may be a patient's assigned clinician.
+# The clinical roles: a patient's assigned clinician holds one of them, active, in the patient's
+# clinic (the database refuses anything else), and flag emails go to them. Front desk and auditors
+# see no clinical detail, so they can be neither.
 CARE_ROLES = (Role.ADMIN, Role.CLINICIAN, Role.CASE_MANAGER)
+CARE_ROLES_SQL = ", ".join(f"'{role.value}'" for role in CARE_ROLES)
+ASSIGNED_CLINICIAN_CONSTRAINT = "patient_clinician_is_clinic_care_staff"
 
 
 class StaffMembership(TimeStampedModel):
@@ -118,6 +123,38 @@ class StaffMembership(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["user", "clinic"], name="membership_one_per_user_clinic"),
             models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+        triggers = [
+            *TimeStampedModel.Meta.triggers,
+            # The other half of the patient's `assigned_clinician_in_clinic` trigger: a membership
+            # that stops being clinical (deactivated, another role, deleted) while patients of its
+            # clinic are still assigned to its user is refused. `membership_update` hands the
+            # patients over first, in the same transaction.
+            pgtrigger.Trigger(
+                name="membership_keeps_assigned_patients",
+                when=pgtrigger.After,
+                operation=pgtrigger.UpdateOf("is_active", "role", "user_id", "clinic_id") | pgtrigger.Delete,  # type: ignore[no-untyped-call]
+                timing=pgtrigger.Immediate,
+                condition=pgtrigger.Q(old__is_active=True, old__role__in=list(CARE_ROLES)),
+                # Only this module's constants are interpolated.
+                func=f"""
+                    IF TG_OP = 'UPDATE' AND NEW.is_active AND NEW.role IN ({CARE_ROLES_SQL})
+                       AND NEW.user_id = OLD.user_id AND NEW.clinic_id = OLD.clinic_id THEN
+                        RETURN NULL;
+                    END IF;
+                    IF EXISTS (
+                        SELECT 1 FROM clinic_patient
+                        WHERE clinic_id = OLD.clinic_id AND assigned_clinician_id = OLD.user_id
+                    ) THEN
+                        RAISE EXCEPTION USING
+                            MESSAGE = '{ASSIGNED_CLINICIAN_CONSTRAINT}: membership ' || OLD.id
+                                || ': patients of its clinic are still assigned to its user; '
+                                || 'reassign or unassign them first',
+                            ERRCODE = 'check_violation', CONSTRAINT = '{ASSIGNED_CLINICIAN_CONSTRAINT}';
+                    END IF;
+                    RETURN NULL;
+                """,  # noqa: S608
+            ),
         ]
 
     def __str__(self) -> str:

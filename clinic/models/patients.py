@@ -8,7 +8,7 @@ from django.db import models
 
 from clinic.models.base import TimeStampedModel
 from clinic.models.history import tracked
-from clinic.models.organisation import Clinic
+from clinic.models.organisation import ASSIGNED_CLINICIAN_CONSTRAINT, CARE_ROLES_SQL, Clinic
 
 
 class PatientStatus(models.TextChoices):
@@ -73,6 +73,31 @@ class Patient(TimeStampedModel):
             *TimeStampedModel.Meta.triggers,
             # A patient's record is kept for the clinic's retention period and beyond: never deleted.
             pgtrigger.Protect(name="patient_never_deleted", operation=pgtrigger.Delete),
+            # Staff of one clinic never receive another clinic's patients: the assigned clinician
+            # holds an active clinical membership of the patient's clinic, whatever wrote the row.
+            # FOR SHARE holds that membership until this transaction ends, so a concurrent
+            # deactivation waits and then sees this patient (and refuses, see StaffMembership).
+            pgtrigger.Trigger(
+                name="assigned_clinician_in_clinic",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert | pgtrigger.UpdateOf("assigned_clinician_id", "clinic_id"),  # type: ignore[no-untyped-call]
+                timing=pgtrigger.Immediate,
+                condition=pgtrigger.Q(new__assigned_clinician__isnull=False),
+                func=f"""
+                    PERFORM 1 FROM clinic_staffmembership
+                    WHERE user_id = NEW.assigned_clinician_id AND clinic_id = NEW.clinic_id
+                      AND is_active AND role IN ({CARE_ROLES_SQL})
+                    FOR SHARE;
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION USING
+                            MESSAGE = '{ASSIGNED_CLINICIAN_CONSTRAINT}: patient ' || NEW.id
+                                || ': the assigned clinician is not an active clinician, case manager '
+                                || 'or admin of its clinic',
+                            ERRCODE = 'check_violation', CONSTRAINT = '{ASSIGNED_CLINICIAN_CONSTRAINT}';
+                    END IF;
+                    RETURN NULL;
+                """,
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from clinic.models import Clinic, Role, StaffMembership, User
+from clinic.models import CARE_ROLES, Clinic, Patient, Role, StaffMembership, User
+from clinic.selectors.patients import care_staff_list
 
 
 @transaction.atomic
@@ -13,14 +15,106 @@ def clinic_create(*, slug: str, name: str, time_zone: str, display_name: str = "
     return clinic
 
 
+def membership_is_clinical(*, role: str, is_active: bool) -> bool:
+    """Whether a membership lets its user be a patient's assigned clinician in its clinic."""
+    return is_active and role in CARE_ROLES
+
+
+def membership_assigned_patient_count(*, membership: StaffMembership) -> int:
+    """Patients of the membership's clinic assigned to its user (who must be handed over before the
+    membership stops being clinical)."""
+    if membership._state.adding:  # ids are given on creation: pk says nothing
+        return 0
+    return Patient.objects.filter(clinic_id=membership.clinic_id, assigned_clinician_id=membership.user_id).count()
+
+
+def membership_handover_validate(
+    *, membership: StaffMembership, role: str, is_active: bool, reassign_to: User | None, unassign_patients: bool
+) -> int:
+    """Check what becomes of the patients when `membership` takes `role` / `is_active`; returns how
+    many move. Nothing is decided silently: a membership that stops being clinical while patients
+    are assigned to its user needs either `reassign_to` or `unassign_patients`."""
+    if reassign_to is not None and unassign_patients:
+        raise ValidationError({"reassign_to": "Choose either someone to take the patients over, or to unassign them."})
+    if membership_is_clinical(role=role, is_active=is_active):
+        return 0
+    count = membership_assigned_patient_count(membership=membership)
+    if not count:
+        return 0
+    if reassign_to is None and not unassign_patients:
+        raise ValidationError(
+            {
+                "reassign_to": ValidationError(
+                    "%(count)d patient(s) of this clinic are assigned to this staff member: choose who takes "
+                    "them over (another active clinician, case manager or admin of the clinic) or to leave "
+                    "them unassigned.",
+                    code="required",
+                    params={"count": count},
+                )
+            }
+        )
+    if reassign_to is not None and (
+        reassign_to.pk == membership.user_id
+        or not care_staff_list(clinic=membership.clinic).filter(pk=reassign_to.pk).exists()
+    ):
+        raise ValidationError(
+            {"reassign_to": "Must be another active clinician, case manager or admin of this clinic."}
+        )
+    return count
+
+
+@transaction.atomic
+def membership_update(
+    *,
+    membership: StaffMembership,
+    role: Role | str,
+    is_active: bool,
+    reassign_to: User | None = None,
+    unassign_patients: bool = False,
+) -> StaffMembership:
+    """Change a membership's role or active flag. If it stops being clinical (deactivated, or a
+    role outside `CARE_ROLES`), the patients of its clinic assigned to its user go to `reassign_to`
+    or, with `unassign_patients=True`, to nobody (their flag emails then reach the clinic's admins);
+    with neither, a ValidationError naming `reassign_to`. Both writes share one transaction, and
+    the database refuses the membership change if any patient is left behind."""
+    # Locked first: a patient being assigned to this user at the same moment waits for this
+    # transaction (its trigger takes a share lock on this row) and then sees the outcome.
+    locked = StaffMembership.objects.select_for_update().select_related("clinic").get(pk=membership.pk)
+    count = membership_handover_validate(
+        membership=locked, role=role, is_active=is_active, reassign_to=reassign_to, unassign_patients=unassign_patients
+    )
+    if count:
+        Patient.objects.filter(clinic_id=locked.clinic_id, assigned_clinician_id=locked.user_id).update(
+            assigned_clinician=reassign_to
+        )
+    locked.role = role
+    locked.is_active = is_active
+    locked.full_clean()
+    locked.save(update_fields=["role", "is_active", "updated_at"])
+    return locked
+
+
+def membership_deactivate(*, membership: StaffMembership, reassign_to: User | None) -> StaffMembership:
+    """End a membership; the patients assigned to its user go to `reassign_to`, or are left
+    unassigned when it is None (said explicitly by the caller: the argument has no default)."""
+    return membership_update(
+        membership=membership,
+        role=membership.role,
+        is_active=False,
+        reassign_to=reassign_to,
+        unassign_patients=reassign_to is None,
+    )
+
+
 @transaction.atomic
 def membership_grant(*, user: User, clinic: Clinic, role: Role | str) -> StaffMembership:
-    """Give `user` the role in `clinic` (or change the role they have there)."""
-    membership, _ = StaffMembership.objects.select_for_update().get_or_create(
+    """Give `user` the role in `clinic` (or change the role they have there). Moving a clinician
+    with assigned patients to a non-clinical role goes through `membership_update`, which asks
+    where the patients go."""
+    membership, created = StaffMembership.objects.select_for_update().get_or_create(
         user=user, clinic=clinic, defaults={"role": role}
     )
-    membership.role = role
-    membership.is_active = True
-    membership.full_clean()
-    membership.save()
-    return membership
+    if created:
+        membership.full_clean()
+        return membership
+    return membership_update(membership=membership, role=role, is_active=True)

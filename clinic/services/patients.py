@@ -8,7 +8,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from clinic.models import Clinic, Patient, PatientStatus
+from clinic.models import ASSIGNED_CLINICIAN_CONSTRAINT, Clinic, Patient, PatientStatus, User
+from clinic.selectors.patients import care_staff_list
 
 # What a caller may set on a patient (everything else is the system's), in the API's order.
 PATIENT_FIELDS = (
@@ -47,6 +48,24 @@ def patient_reminders_changed(*, patient: Patient) -> None:
 
 
 _DUPLICATE_EXTERNAL_ID = "A patient with this external_id already exists in this clinic (PUT to upsert it)."
+_NOT_CARE_STAFF = "Must be an active clinician, case manager or admin of the patient's clinic."
+
+
+def patient_clinician_validate(*, clinic: Clinic, clinician: User | None) -> None:
+    """A patient's assigned clinician holds an active clinical membership (`CARE_ROLES`) of the
+    patient's clinic. The database refuses any other row; this names the field first."""
+    if clinician is not None and not care_staff_list(clinic=clinic).filter(pk=clinician.pk).exists():
+        raise ValidationError({"assigned_clinician": _NOT_CARE_STAFF})
+
+
+def _refused(exc: IntegrityError) -> ValidationError | None:
+    """The field a constraint that refused the row is about, or None for any other failure."""
+    if "patient_external_id_unique_per_clinic" in str(exc):
+        return ValidationError({"external_id": _DUPLICATE_EXTERNAL_ID})
+    if ASSIGNED_CLINICIAN_CONSTRAINT in str(exc):
+        # The membership was deactivated between the check and the write.
+        return ValidationError({"assigned_clinician": _NOT_CARE_STAFF})
+    return None
 
 
 def _check_fields(fields: dict[str, Any]) -> None:
@@ -72,8 +91,9 @@ def _insert(patient: Patient) -> None:
         with transaction.atomic():
             patient.save(force_insert=True)
     except IntegrityError as exc:
-        if "patient_external_id_unique_per_clinic" in str(exc):
-            raise ValidationError({"external_id": _DUPLICATE_EXTERNAL_ID}) from None
+        refused = _refused(exc)
+        if refused is not None:
+            raise refused from None
         raise
 
 
@@ -82,6 +102,7 @@ def patient_create(*, clinic: Clinic, **fields: Any) -> Patient:
     _check_fields(fields)
     patient = Patient(clinic=clinic, **fields)
     _validate(patient)
+    patient_clinician_validate(clinic=clinic, clinician=patient.assigned_clinician)
     _insert(patient)
     return patient
 
@@ -94,13 +115,18 @@ def patient_update(*, patient: Patient, **fields: Any) -> Patient:
     for name, value in fields.items():
         setattr(locked, name, value)
     _validate(locked)
+    if "assigned_clinician" in changed:
+        # Only a new assignment is checked here: a patient whose clinician's account was since
+        # disabled can still have their phone corrected.
+        patient_clinician_validate(clinic=locked.clinic, clinician=locked.assigned_clinician)
     if changed:
         try:
             with transaction.atomic():
                 locked.save(update_fields=[*changed, "updated_at"])
         except IntegrityError as exc:
-            if "patient_external_id_unique_per_clinic" in str(exc):
-                raise ValidationError({"external_id": _DUPLICATE_EXTERNAL_ID}) from None
+            refused = _refused(exc)
+            if refused is not None:
+                raise refused from None
             raise
         if REMINDER_FIELDS.intersection(changed):
             patient_reminders_changed(patient=locked)
