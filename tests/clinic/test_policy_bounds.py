@@ -8,9 +8,10 @@ import datetime
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.test import Client
 
-from clinic.models import Clinic
-from tests.factories import ClinicFactory
+from clinic.models import Clinic, Role
+from tests.factories import ClinicFactory, MembershipFactory, UserFactory, verified_login
 
 
 def _raw_update(clinic: Clinic, sql: str, *params: object) -> None:
@@ -133,3 +134,55 @@ def test_the_migration_brings_rows_written_before_the_bounds_into_them(db: None)
     assert (empty.quiet_hours_start, empty.quiet_hours_end) == (datetime.time(21), datetime.time(8))
     assert empty.reminder_sender_name == "Lakeside Health"
     assert fine.reminder_offsets_minutes == [60]
+
+
+def _clinic_form(clinic: Clinic, **changes: str) -> dict[str, str]:
+    return {
+        "slug": clinic.slug, "name": clinic.name, "display_name": clinic.display_name, "time_zone": clinic.time_zone,
+        "phone": clinic.phone, "is_active": "on", "reminder_offsets_minutes": "2880,120",
+        "quiet_hours_start": "21:00", "quiet_hours_end": "08:00", "reminder_sender_name": "",
+        **changes,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def clinic_admin(clinic_a: Clinic) -> Client:
+    user = UserFactory.create(is_staff=True)
+    MembershipFactory.create(user=user, clinic=clinic_a, role=Role.ADMIN)
+    browser = Client()
+    verified_login(browser, user)
+    return browser
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"reminder_offsets_minutes": "2147483647"}, "reminder_offsets_minutes"),
+        ({"reminder_offsets_minutes": "2880,2880"}, "reminder_offsets_minutes"),
+        ({"reminder_offsets_minutes": "0"}, "reminder_offsets_minutes"),
+        ({"quiet_hours_start": "08:01", "quiet_hours_end": "08:00"}, "quiet_hours_end"),
+    ],
+)
+def test_the_admin_refuses_a_policy_out_of_bounds_naming_the_field(
+    clinic_admin: Client, clinic_a: Clinic, changes: dict[str, str], field: str
+) -> None:
+    url = f"/admin/clinic/clinic/{clinic_a.pk}/change/"
+    assert clinic_admin.get(url).status_code == 200
+    response = clinic_admin.post(url, _clinic_form(clinic_a, **changes))
+    assert response.status_code == 200  # the form again, with the error
+    assert set(response.context["adminform"].form.errors) == {field}
+    clinic_a.refresh_from_db()
+    assert clinic_a.reminder_offsets_minutes == [2880, 120]
+    assert clinic_a.quiet_hours_start == datetime.time(21)
+
+
+def test_the_admin_saves_a_policy_at_its_bounds(clinic_admin: Client, clinic_a: Clinic) -> None:
+    url = f"/admin/clinic/clinic/{clinic_a.pk}/change/"
+    form = _clinic_form(
+        clinic_a, reminder_offsets_minutes="43200,43199,10080,1440,120,1", quiet_hours_start="18:00",
+        quiet_hours_end="10:00",
+    )  # fmt: skip
+    response = clinic_admin.post(url, form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    clinic_a.refresh_from_db()
+    assert clinic_a.reminder_offsets_minutes == [43200, 43199, 10080, 1440, 120, 1]
