@@ -4,6 +4,7 @@ the field, and the database refuses a value written around the model."""
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -14,7 +15,7 @@ from clinic.models import Clinic, Role
 from tests.factories import ClinicFactory, MembershipFactory, UserFactory, verified_login
 
 
-def _raw_update(clinic: Clinic, sql: str, *params: object) -> None:
+def _raw_update(clinic: Clinic, sql: str, *params: Any) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"UPDATE clinic_clinic SET {sql} WHERE id = %s", [*params, clinic.pk])  # noqa: S608
 
