@@ -101,3 +101,21 @@ def test_the_migration_brings_settings_written_before_the_bounds_into_them(db: N
         "missed_in_window": {"days": 60},
         "group_dropout": {"count": 4},
     }
+
+
+@pytest.mark.parametrize("end", ["minimum", "maximum"])
+def test_the_sweep_runs_with_every_threshold_at_its_bound(db: None, end: str) -> None:
+    from aftercare.risk.engine import risk_sweep
+    from tests.aftercare.factories import AppointmentFactory
+    from tests.factories import PatientFactory
+
+    clinic = ClinicFactory.create(time_zone="Pacific/Kiritimati")  # the zone furthest from UTC
+    for code, rule in RULES.items():
+        thresholds = {name: getattr(limit, end) for name, limit in rule.thresholds.items()}
+        setting = RiskRuleSetting(clinic=clinic, rule=code, thresholds=thresholds)
+        setting.full_clean()
+        setting.save()
+    patient = PatientFactory.create(clinic=clinic)
+    AppointmentFactory.create(clinic=clinic, patient=patient, attendance_status="missed")
+    result = risk_sweep()
+    assert result.patients == 1
