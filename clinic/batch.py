@@ -23,16 +23,13 @@ T = TypeVar("T")
 
 
 class ClinicsFailed(Exception):
-    """Some clinics' share of a job failed; every other clinic's was done (and is in `results`)."""
+    """Some clinics' share of a job failed; every other clinic's was done (and is in `results`).
+    The message is the only argument, so a result backend can rebuild the exception from it."""
 
-    def __init__(self, job: str, clinic_ids: list[Any], results: dict[Any, Any]) -> None:
-        self.job = job
-        self.clinic_ids = clinic_ids
-        self.results = results
-        super().__init__(
-            f"{job}: {len(clinic_ids)} of {len(clinic_ids) + len(results)} clinics failed: "
-            + ", ".join(str(clinic_id) for clinic_id in clinic_ids)
-        )
+    def __init__(self, message: str, *, clinic_ids: list[Any] | None = None, results: dict[Any, Any] | None = None):
+        super().__init__(message)
+        self.clinic_ids = clinic_ids or []
+        self.results = results or {}
 
 
 _LIBRARIES = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])
@@ -73,5 +70,9 @@ def clinics_each(*, job: str, clinics: Iterable[Clinic], work: Callable[[Clinic]
             # No traceback: its last line is the exception's message.
             logger.error("%s failed for clinic %s (%s): %s", job, clinic.pk, clinic.slug, _describe(exc))
     if failed:
-        raise ClinicsFailed(job, failed, results)
+        raise ClinicsFailed(
+            f"{job}: {len(failed)} of {len(failed) + len(results)} clinics failed: {', '.join(map(str, failed))}",
+            clinic_ids=failed,
+            results=results,
+        )
     return results

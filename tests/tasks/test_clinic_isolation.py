@@ -71,6 +71,8 @@ def test_a_broken_series_of_one_clinic_leaves_every_other_clinics_series_extende
 
     assert failed.value.clinic_ids == [broken.pk]
     assert str(broken.pk) in str(failed.value)
+    # A result backend stores the exception's arguments and rebuilds it from them.
+    assert str(ClinicsFailed(*failed.value.args)) == str(failed.value)
     for series in fine:
         assert Appointment.objects.filter(series=series).count() == 13
     _assert_logged_without_phi(caplog, "series_materialize_all", broken, broken_patient)
