@@ -20,9 +20,9 @@ def risk_evaluate_patients(patient_ids: list[str], now: str | None = None) -> di
 
 @shared_task(name="tasks.risk.risk_sweep")
 def risk_sweep() -> dict[str, int]:
-    from aftercare.risk.engine import evaluate
+    from aftercare.risk.engine import risk_sweep as sweep
 
-    result = evaluate()
+    result = sweep()
     return {"patients": result.patients, "raised": result.raised, "escalated": result.escalated}
 
 

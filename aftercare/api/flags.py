@@ -231,5 +231,6 @@ class RiskRuleViewSet(ClinicScopedViewSet):
             setting.enabled = body.get("enabled", setting.enabled)
             setting.thresholds = thresholds
             setting.updated_by = self.caller.user
+            setting.full_clean()
             setting.save()
         return Response(RiskRuleSerializer(_rule_view(pk, setting)).data)

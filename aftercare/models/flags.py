@@ -11,6 +11,7 @@ import uuid
 
 import pgtrigger
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from clinic.models import Clinic, IntegrationClient, Patient, TimeStampedModel
@@ -153,7 +154,35 @@ class RiskRuleSetting(TimeStampedModel):
     )
 
     class Meta(TimeStampedModel.Meta):
-        constraints = [models.UniqueConstraint(fields=["clinic", "rule"], name="risk_rule_setting_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "rule"], name="risk_rule_setting_unique"),
+            # The bounds of `aftercare.risk.rules`, frozen into the SQL function by the migration
+            # that made it (0008): a threshold written around the model is refused too.
+            models.CheckConstraint(
+                condition=models.Func(
+                    models.F("rule"),
+                    models.F("thresholds"),
+                    function="aftercare_risk_thresholds_valid",
+                    output_field=models.BooleanField(),
+                ),
+                name="risk_rule_setting_thresholds_in_bounds",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rule} for clinic {self.clinic_id}"
+
+    def clean(self) -> None:
+        super().clean()
+        # The rules are defined over this module's choices, so they are read when needed.
+        from aftercare.risk.rules import RULES
+
+        rule = RULES.get(self.rule)
+        if rule is None:
+            return  # the field's own choices say so
+        if not isinstance(self.thresholds, dict):
+            raise ValidationError({"thresholds": ValidationError("Must be an object of thresholds.", code="invalid")})
+        _, errors = rule.validate(self.thresholds)
+        if errors:
+            messages = [ValidationError(f"{name}: {message}", code="invalid") for name, message in errors.items()]
+            raise ValidationError({"thresholds": messages})

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from aftercare.models import SEVERITY_RANK, RiskRuleSetting, Severity
 from aftercare.risk.rules import RULES
+from clinic.batch import clinics_each
 from clinic.models import Clinic
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('aftercare.risk', 0))"
@@ -381,10 +382,33 @@ def clinic_configs(clinics: Iterable[Clinic]) -> dict[Any, dict[str, dict[str, i
     return configs
 
 
-def evaluate(*, patient_ids: Iterable[Any] | None = None, now: datetime.datetime | None = None) -> Evaluation:
-    """Evaluate every rule for the given patients (all of them: the sweep) and apply the result."""
+def risk_sweep(*, now: datetime.datetime | None = None) -> Evaluation:
+    """The hourly sweep: every patient of every active clinic, clinic by clinic, so a clinic whose
+    data the rules cannot be evaluated on fails the task after every other clinic's flags are up."""
     now = now or timezone.now()
-    configs = clinic_configs(Clinic.objects.filter(is_active=True))
+    results = clinics_each(
+        job="risk_sweep",
+        clinics=Clinic.objects.filter(is_active=True).order_by("pk"),
+        work=lambda clinic: evaluate(clinics=[clinic], now=now),
+    )
+    total = Evaluation()
+    for result in results.values():
+        for name in ("patients", "raised", "escalated", "evidence_changed", "lapsed", "left_alone"):
+            setattr(total, name, getattr(total, name) + getattr(result, name))
+        total.notify += result.notify
+    return total
+
+
+def evaluate(
+    *,
+    patient_ids: Iterable[Any] | None = None,
+    clinics: Iterable[Clinic] | None = None,
+    now: datetime.datetime | None = None,
+) -> Evaluation:
+    """Evaluate every rule for the given patients (all of them, of the given clinics or of every
+    active one: a sweep) and apply the result."""
+    now = now or timezone.now()
+    configs = clinic_configs(Clinic.objects.filter(is_active=True) if clinics is None else clinics)
     ids = None if patient_ids is None else list(patient_ids)
     result = Evaluation()
     if not configs or ids == []:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from aftercare.models import Appointment, AttendanceStatus, DigestSent
+from clinic.batch import clinics_each
 from clinic.models import Clinic, Patient, PatientStatus, User
 from clinic.selectors.patients import care_staff_list
 
@@ -112,29 +113,38 @@ def _message(clinic: Clinic, user: User, counts: DigestCounts, connection: Any) 
 
 def digests_send(*, now: datetime.datetime | None = None, connection: Any = None) -> int:
     """Send the digests due now (clinics where it is the 07:00 hour). Safe to run as often as
-    wanted, from any number of beats: the marker row makes each digest go once a day."""
+    wanted, from any number of beats: the marker row makes each digest go once a day. A clinic
+    whose digests cannot be worked out fails the task after every other clinic's are sent."""
     now = now or timezone.now()
+    connection = connection or mail.get_connection()
+
+    def send(clinic: Clinic) -> int:
+        return _clinic_digests_send(clinic=clinic, now=now, connection=connection)
+
+    sent = clinics_each(job="digests_send", clinics=Clinic.objects.filter(is_active=True).order_by("pk"), work=send)
+    return sum(sent.values())
+
+
+def _clinic_digests_send(*, clinic: Clinic, now: datetime.datetime, connection: Any) -> int:
+    local = now.astimezone(clinic.zone)
+    if local.hour != DIGEST_HOUR:
+        return 0
+    counts = digest_counts(clinic=clinic, day=local.date())
+    # Active clinical staff of this clinic only: a membership that ended (or another clinic's)
+    # gets no digest.
+    staff = care_staff_list(clinic=clinic).exclude(email="")
     sent = 0
-    for clinic in Clinic.objects.filter(is_active=True):
-        local = now.astimezone(clinic.zone)
-        if local.hour != DIGEST_HOUR:
+    for user in staff:
+        try:
+            with transaction.atomic():
+                DigestSent.objects.create(clinic=clinic, user=user, date=local.date())
+                # Sent inside the transaction: if sending fails, the marker goes too and the
+                # next run tries again.
+                _message(clinic, user, counts.get(user.pk, DigestCounts(0, 0, 0)), connection).send()
+        except IntegrityError:
+            continue  # already sent today
+        except Exception as exc:
+            logger.warning("digest for a staff member of clinic %s failed: %s", clinic.pk, type(exc).__name__)
             continue
-        counts = digest_counts(clinic=clinic, day=local.date())
-        # Active clinical staff of this clinic only: a membership that ended (or another clinic's)
-        # gets no digest.
-        staff = care_staff_list(clinic=clinic).exclude(email="")
-        connection = connection or mail.get_connection()
-        for user in staff:
-            try:
-                with transaction.atomic():
-                    DigestSent.objects.create(clinic=clinic, user=user, date=local.date())
-                    # Sent inside the transaction: if sending fails, the marker goes too and the
-                    # next run tries again.
-                    _message(clinic, user, counts.get(user.pk, DigestCounts(0, 0, 0)), connection).send()
-            except IntegrityError:
-                continue  # already sent today
-            except Exception as exc:
-                logger.warning("digest for a staff member of clinic %s failed: %s", clinic.pk, type(exc).__name__)
-                continue
-            sent += 1
+        sent += 1
     return sent

@@ -22,6 +22,8 @@ from aftercare.models import Appointment, AppointmentSeries, AttendanceStatus
 from aftercare.services.appointments import overlapping, save_checked
 from aftercare.services.reminders import reminders_sync_appointment
 from clinic.auth.caller import Caller
+from clinic.batch import clinics_each
+from clinic.models import Clinic
 
 logger = logging.getLogger(__name__)
 
@@ -234,10 +236,18 @@ def series_end(
 
 
 def series_materialize_all(*, today: datetime.date | None = None) -> int:
-    """The periodic task's work: extend every open series to the horizon."""
-    total = 0
-    for series_id in AppointmentSeries.objects.filter(clinic__is_active=True).values_list("pk", flat=True):
-        series = AppointmentSeries(pk=series_id)
-        total += series_materialize(series=series, today=today)
+    """The periodic task's work: extend every open series to the horizon, clinic by clinic (a
+    clinic whose series cannot be extended fails the task after every other clinic's are)."""
+
+    def materialize(clinic: Clinic) -> int:
+        return sum(
+            series_materialize(series=AppointmentSeries(pk=series_id), today=today)
+            for series_id in AppointmentSeries.objects.filter(clinic=clinic).order_by("pk").values_list("pk", flat=True)
+        )
+
+    booked = clinics_each(
+        job="series_materialize_all", clinics=Clinic.objects.filter(is_active=True).order_by("pk"), work=materialize
+    )
+    total = sum(booked.values())
     logger.info("series_materialize_all: booked %d occurrences", total)
     return total

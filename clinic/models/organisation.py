@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import unicodedata
 import uuid
 import zoneinfo
 
@@ -10,10 +11,23 @@ import pgtrigger
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
 from clinic.models.base import TimeStampedModel
 from clinic.privacy import forbidden_words_in, validate_patient_visible
+
+# Bounds of a clinic's reminder policy. The database holds them too (the checks on Clinic; the
+# offsets' own check is the SQL function `clinic_reminder_offsets_valid`, made by migration 0008),
+# so a value written around the model is refused as well: one clinic's policy is computed with by
+# every booking and every periodic job, and a value past these breaks them.
+REMINDER_OFFSET_MIN_MINUTES = 1
+REMINDER_OFFSET_MAX_MINUTES = 30 * 24 * 60  # 30 days
+REMINDER_OFFSETS_MAX = 6
+# At least 8 hours a day must be open for reminders, or they pile up at one minute of the day.
+QUIET_HOURS_MAX = datetime.timedelta(hours=16)
+_DAY = datetime.timedelta(days=1)
 
 
 def default_reminder_offsets() -> list[int]:
@@ -23,6 +37,23 @@ def default_reminder_offsets() -> list[int]:
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not an IANA time zone (e.g. America/Chicago).", code="invalid")
+
+
+def validate_reminder_offsets(value: list[int]) -> None:
+    if len(set(value)) != len(value):
+        raise ValidationError("Each offset may be given once.", code="duplicate")
+
+
+def validate_single_line(value: str) -> None:
+    # Names end up in email headers (From, Subject), where a line break is an injected header.
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValidationError("Must be a single line without control characters.", code="invalid")
+
+
+def quiet_hours_length(start: datetime.time, end: datetime.time) -> datetime.timedelta:
+    """How long quiet hours from `start` to `end` last (across midnight when `end` comes first)."""
+    length = datetime.datetime.combine(datetime.date.min, end) - datetime.datetime.combine(datetime.date.min, start)
+    return length if length >= datetime.timedelta(0) else length + _DAY
 
 
 class User(AbstractUser):
@@ -38,7 +69,9 @@ class Clinic(TimeStampedModel):
     """A tenant. Every patient, appointment and flag belongs to exactly one clinic."""
 
     slug = models.SlugField(max_length=50, unique=True)
-    name = models.CharField(max_length=200, help_text="The clinic's own name, shown to staff.")
+    name = models.CharField(
+        max_length=200, help_text="The clinic's own name, shown to staff.", validators=[validate_single_line]
+    )
     display_name = models.CharField(
         max_length=200,
         blank=True,
@@ -46,22 +79,38 @@ class Clinic(TimeStampedModel):
             "The neutral name patients see in reminders (e.g. 'Riverbend Health'). "
             "It must not reveal the kind of treatment."
         ),
-        validators=[validate_patient_visible],
+        validators=[validate_patient_visible, validate_single_line],
     )
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     phone = models.CharField(max_length=32, blank=True, help_text="Shown to patients in reminders.")
     is_active = models.BooleanField(default=True)
     # Reminder policy.
     reminder_offsets_minutes = ArrayField(
-        models.PositiveIntegerField(),
+        models.PositiveIntegerField(
+            validators=[
+                MinValueValidator(REMINDER_OFFSET_MIN_MINUTES),
+                MaxValueValidator(REMINDER_OFFSET_MAX_MINUTES),
+            ]
+        ),
         default=default_reminder_offsets,
-        size=6,
-        help_text="How long before a session each reminder goes out, in minutes (elapsed time).",
+        size=REMINDER_OFFSETS_MAX,
+        validators=[validate_reminder_offsets],
+        help_text=(
+            "How long before a session each reminder goes out, in minutes (elapsed time): "
+            f"up to {REMINDER_OFFSETS_MAX} different offsets, each from {REMINDER_OFFSET_MIN_MINUTES} "
+            f"to {REMINDER_OFFSET_MAX_MINUTES} (30 days)."
+        ),
     )
     quiet_hours_start = models.TimeField(default=datetime.time(21, 0), help_text="Local time; no email from here…")
-    quiet_hours_end = models.TimeField(default=datetime.time(8, 0), help_text="…until here.")
+    quiet_hours_end = models.TimeField(
+        default=datetime.time(8, 0),
+        help_text="…until here (the same time as the start: no quiet hours); 16 hours at most.",
+    )
     reminder_sender_name = models.CharField(
-        max_length=100, blank=True, help_text="Default: the display name.", validators=[validate_patient_visible]
+        max_length=100,
+        blank=True,
+        help_text="Default: the display name.",
+        validators=[validate_patient_visible, validate_single_line],
     )
     missed_session_message = models.BooleanField(
         default=False, help_text="Email a patient who missed a session, asking them to call."
@@ -69,12 +118,54 @@ class Clinic(TimeStampedModel):
 
     class Meta(TimeStampedModel.Meta):
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Func(
+                    models.F("reminder_offsets_minutes"),
+                    function="clinic_reminder_offsets_valid",
+                    template="%(function)s(%(expressions)s::integer[])",
+                    output_field=models.BooleanField(),
+                ),
+                name="clinic_reminder_offsets_in_bounds",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        LessThanOrEqual(models.F("quiet_hours_start"), models.F("quiet_hours_end")),
+                        LessThanOrEqual(models.F("quiet_hours_end") - models.F("quiet_hours_start"), QUIET_HOURS_MAX),
+                    )
+                    | models.Q(
+                        GreaterThanOrEqual(
+                            models.F("quiet_hours_start") - models.F("quiet_hours_end"), _DAY - QUIET_HOURS_MAX
+                        )
+                    )
+                ),
+                name="clinic_quiet_hours_at_most_16_hours",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(name__regex="[[:cntrl:]]")
+                & ~models.Q(display_name__regex="[[:cntrl:]]")
+                & ~models.Q(reminder_sender_name__regex="[[:cntrl:]]"),
+                name="clinic_names_single_line",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def clean(self) -> None:
         super().clean()
+        if self.quiet_hours_start is not None and self.quiet_hours_end is not None:
+            length = quiet_hours_length(self.quiet_hours_start, self.quiet_hours_end)
+            if length > QUIET_HOURS_MAX:
+                hours = QUIET_HOURS_MAX // datetime.timedelta(hours=1)
+                raise ValidationError(
+                    {
+                        "quiet_hours_end": ValidationError(
+                            f"Quiet hours may last at most {hours} hours; these last {length}.", code="max_value"
+                        )
+                    }
+                )
         # Without a display name, patients see the clinic's own name: it must be neutral too.
         if not self.display_name and self.name and forbidden_words_in(self.name):
             raise ValidationError(

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
 
-from aftercare.risk.engine import evaluate
+from aftercare.risk.engine import risk_sweep
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SELECT aftercare_risk_summary_refresh(NULL)")
             self.stdout.write("Risk summaries rebuilt.")
-        result = evaluate()
+        result = risk_sweep()
         self.stdout.write(
             f"{result.patients} patients: raised {result.raised}, escalated {result.escalated}, "
             f"evidence changed {result.evidence_changed}, no longer firing {result.lapsed}, "
