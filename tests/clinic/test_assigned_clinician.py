@@ -141,7 +141,7 @@ def test_the_migration_unassigns_patients_of_clinicians_outside_their_clinic(
         Patient.objects.filter(pk=outsider.pk).update(assigned_clinician=member(clinic_b))
         Patient.objects.filter(pk=former.pk).update(assigned_clinician=left)
         StaffMembership.objects.filter(user=left).update(is_active=False)
-    migration = importlib.import_module("clinic.migrations.0008_assigned_clinician_is_clinic_care_staff")
+    migration = importlib.import_module("clinic.migrations.0009_assigned_clinician_is_clinic_care_staff")
     with connection.cursor() as cursor:
         cursor.execute(migration.UNASSIGN_OUTSIDERS)
     assigned = dict(Patient.objects.filter(clinic=clinic_a).values_list("pk", "assigned_clinician_id"))

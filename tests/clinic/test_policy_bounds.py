@@ -107,7 +107,7 @@ def test_the_migration_brings_rows_written_before_the_bounds_into_them(db: None)
 
     from django.apps import apps
 
-    migration = importlib.import_module("clinic.migrations.0008_policy_bounds")
+    migration = importlib.import_module("clinic.migrations.0010_policy_bounds")
     names = ["clinic_reminder_offsets_in_bounds", "clinic_quiet_hours_at_most_16_hours", "clinic_names_single_line"]
     with connection.cursor() as cursor:
         cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = ANY(%s)", [names])

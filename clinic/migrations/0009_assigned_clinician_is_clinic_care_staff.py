@@ -24,7 +24,7 @@ WHERE patient.assigned_clinician_id IS NOT NULL
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0007_access_log'),
+        ('clinic', '0008_disclosure_withheld'),
     ]
 
     operations = [

@@ -75,7 +75,7 @@ def bring_policies_into_bounds(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0007_access_log'),
+        ('clinic', '0009_assigned_clinician_is_clinic_care_staff'),
     ]
 
     operations = [
