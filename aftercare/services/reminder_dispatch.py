@@ -236,14 +236,12 @@ class _Ledger:
             self._write(done, None)
 
     def renew(self, reminders: list[Reminder]) -> None:
-        """Extend the lease of rows still waiting, once half of it has passed: a slow backend must
-        not let another worker take rows this one is about to send."""
-        now = timezone.now()
-        waiting = [r for r in reminders if r.status == ReminderStatus.CLAIMED and r.lease_expires_at is not None]
-        tokens = {r.lease_expires_at for r in waiting if r.lease_expires_at is not None}
-        if not tokens or min(tokens) - now > lease_length() / 2:
-            return
-        lease = now + lease_length()
+        """Extend the lease of rows still waiting: a slow backend must not let another worker take
+        rows this one is about to send. A row another worker has taken meanwhile keeps its lease
+        (and its hand-off from here will fail)."""
+        waiting = [r for r in reminders if r.status == ReminderStatus.CLAIMED]
+        tokens = {r.lease_expires_at for r in waiting}
+        lease = timezone.now() + lease_length()
         with connection.cursor() as cursor:
             for token in tokens:
                 ids = [r.pk for r in waiting if r.lease_expires_at == token]
@@ -291,6 +289,7 @@ def reminders_dispatch(
     # One connection for the whole batch. Should opening it fail, the rows are still only
     # claimed: they go out again once the lease has run out.
     with connection:
+        # Renewed once half of the lease has passed.
         renew_at = min(r.lease_expires_at for r in to_send if r.lease_expires_at) - lease_length() / 2
         try:
             for index, reminder in enumerate(to_send):
@@ -302,6 +301,8 @@ def reminders_dispatch(
                     # Our own id on every message, so a sent reminder can be traced whatever the
                     # backend; a provider's API (anymail) may report its own, recorded instead.
                     message.extra_headers.setdefault("Message-ID", make_msgid(domain=DNS_NAME))
+                except SoftTimeLimitExceeded:
+                    raise  # out of time: this and the rest stay claimed, for the next pass
                 except Exception as exc:
                     # Our own refusals name the field; anything else only by its type (it may quote PHI).
                     error = str(exc) if isinstance(exc, InvalidContent) else type(exc).__name__

@@ -203,3 +203,22 @@ def test_reminders_in_doubt_are_listed_and_filtered_by_the_api(ehr_a: Any) -> No
     schema = ehr_a.api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     statuses = schema["components"]["schemas"]["ReminderStatusEnum"]["enum"]
     assert {"claimed", "in_doubt"} <= set(statuses)
+
+
+def test_a_pass_out_of_time_mid_send_marks_that_message_in_doubt_and_leaves_the_rest_for_the_next(
+    due: Callable[[int], Clinic],
+) -> None:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    due(4)
+
+    def out_of_time() -> None:
+        raise SoftTimeLimitExceeded
+
+    with time_machine.travel(NOW, tick=False), pytest.raises(SoftTimeLimitExceeded):
+        reminders_dispatch(connection=Backend(during_send={2: out_of_time}))
+    assert _statuses() == {"sent": 1, "in_doubt": 1, "claimed": 2}
+    with time_machine.travel(NOW + lease_length() + datetime.timedelta(seconds=1), tick=False):
+        result = reminders_dispatch_all()
+    assert (result.released, result.sent) == (2, 2)
+    assert _statuses() == {"sent": 3, "in_doubt": 1}
