@@ -129,6 +129,8 @@ class _Outcome:
 _TABLE = Reminder._meta.db_table
 # One round trip: the outcome of one row (if any) and the hand-off of the next (if any). Each half
 # is conditional on the row's status and this worker's lease, and reports whether it applied.
+# The lease is compared with IS NOT DISTINCT FROM so that the row is found by its primary key: a
+# batch shares one lease, and the recovery index on it would walk the whole batch for each row.
 _WRITE = f"""
 WITH done AS (
     UPDATE {_TABLE} SET
@@ -139,11 +141,12 @@ WITH done AS (
         send_at = COALESCE(%(send_at)s::timestamptz, send_at),
         lease_expires_at = NULL
     WHERE id = %(done_id)s::uuid AND status = ANY(%(done_from)s::text[])
-        AND lease_expires_at = %(done_lease)s::timestamptz
+        AND lease_expires_at IS NOT DISTINCT FROM %(done_lease)s::timestamptz
     RETURNING 1
 ), handed AS (
     UPDATE {_TABLE} SET status = %(sending)s, lease_expires_at = %(lease)s::timestamptz, attempts = attempts + 1
-    WHERE id = %(next_id)s::uuid AND status = %(claimed)s AND lease_expires_at = %(next_lease)s::timestamptz
+    WHERE id = %(next_id)s::uuid AND status = %(claimed)s
+        AND lease_expires_at IS NOT DISTINCT FROM %(next_lease)s::timestamptz
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM handed)
