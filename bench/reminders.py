@@ -118,7 +118,9 @@ def _dispatch(clinic: Clinic, items: int) -> tuple[float, float]:
                 app.send_task("tasks.reminders.reminders_dispatch", queue=queue, connection=conn)
         while True:
             time.sleep(0.5)
-            left = Reminder.objects.filter(status__in=[ReminderStatus.PENDING, ReminderStatus.SENDING]).count()
+            left = Reminder.objects.filter(
+                status__in=[ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.SENDING]
+            ).count()
             if left == 0:
                 break
         elapsed = time.perf_counter() - started

@@ -468,6 +468,10 @@ AFTERCARE_IDEMPOTENCY_TTL_HOURS = env.int("AFTERCARE_IDEMPOTENCY_TTL_HOURS", def
 # Where patients' links (unsubscribe) point: the public address of this deployment.
 AFTERCARE_PUBLIC_URL = env.str("AFTERCARE_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 AFTERCARE_HEALTH_BROKER_TIMEOUT = env.float("AFTERCARE_HEALTH_BROKER_TIMEOUT", default=2.0)
+# How long a reminder worker holds the rows it claimed (renewed as it works through them) and a
+# message it handed to the email backend. After a worker's death, its unsent rows go out again
+# once this has run out; a message it was sending by then is marked in doubt.
+AFTERCARE_REMINDER_LEASE_SECONDS = env.int("AFTERCARE_REMINDER_LEASE_SECONDS", default=60)
 
 # --- Logging: one line per event, never a request body (request bodies carry PHI) -----------
 DJANGO_GUID = {"GUID_HEADER_NAME": "X-Request-ID", "VALIDATE_GUID": True, "UUID_FORMAT": "string"}

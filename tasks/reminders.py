@@ -8,9 +8,8 @@ from celery import shared_task
 
 @shared_task(name="tasks.reminders.reminders_dispatch")
 def reminders_dispatch() -> int:
-    from aftercare.services.reminder_dispatch import reminders_dispatch_all, reminders_recover_stuck
+    from aftercare.services.reminder_dispatch import reminders_dispatch_all
 
-    reminders_recover_stuck()
     return reminders_dispatch_all().sent
 
 

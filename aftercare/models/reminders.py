@@ -12,11 +12,18 @@ from clinic.models import Clinic, Patient, TimeStampedModel
 
 class ReminderStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    # Leased by a worker until `lease_expires_at`, not yet handed to the email backend: if the
+    # worker dies, the row is pending again once the lease has run out.
+    CLAIMED = "claimed", "Claimed (queued to send)"
+    # Handed to the email backend, outcome not yet recorded.
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     EXPIRED = "expired", "Expired (the session had started)"
+    # The worker died while the message was with the email backend: it may or may not have gone
+    # out. Never resent automatically; staff can see and follow up.
+    IN_DOUBT = "in_doubt", "In doubt (interrupted while sending; not resent)"
 
 
 class ReminderKind(models.TextChoices):
@@ -43,6 +50,10 @@ class Reminder(TimeStampedModel):
     status = models.CharField(max_length=20, choices=ReminderStatus.choices, default=ReminderStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # While `claimed` or `sending`: until when the worker holds the row. The exact value is also the
+    # worker's proof of ownership (every write it makes is conditional on it): a row taken over
+    # after its lease ran out always gets a later one.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
     last_error = models.CharField(max_length=200, blank=True, help_text="The kind of failure, never message content.")
@@ -68,6 +79,12 @@ class Reminder(TimeStampedModel):
         indexes = [
             # The dispatcher's claim: due pending rows, oldest first.
             models.Index(fields=["send_at"], condition=models.Q(status="pending"), name="reminder_due"),
+            # Recovery: leases that ran out (claimed rows to release, sends interrupted mid-way).
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status__in=["claimed", "sending"]),
+                name="reminder_leased",
+            ),
             models.Index(fields=["clinic", "created_at", "id"], name="reminder_clinic_created"),
             models.Index(fields=["clinic", "updated_at"], name="reminder_clinic_updated"),
             models.Index(fields=["patient", "send_at"], name="reminder_patient_send_at"),

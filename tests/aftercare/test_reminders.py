@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from aftercare.models import Appointment, AttendanceStatus, Reminder, ReminderStatus
-from aftercare.services.reminder_dispatch import reminders_dispatch, reminders_recover_stuck
+from aftercare.services.reminder_dispatch import reminders_dispatch, reminders_dispatch_all, reminders_recover_stuck
 from aftercare.services.reminders import reminder_send_at, reminders_sync_appointment
 from clinic.models import Clinic
 from tests.aftercare.factories import AppointmentFactory
@@ -151,8 +151,10 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(chicago: Clinic, sessi
         _appointment(chicago, at("2026-11-25 14:00") + datetime.timedelta(minutes=index))
     with time_machine.travel(at("2026-11-23 16:05"), tick=False), CaptureQueriesContext(connection) as queries:
         assert reminders_dispatch().sent == sessions
-    # claim (select, update), load with everything the messages need, record the sends
-    assert len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]) == 4
+    # Per batch: claim (select, update), load with everything the messages need, the last outcome.
+    # Per message one statement, committed before the hand-off: its own `sending` mark together
+    # with the previous message's outcome.
+    assert len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]) == 4 + sessions
 
 
 def test_a_patient_who_opted_out_after_booking_gets_nothing(chicago: Clinic) -> None:
@@ -275,13 +277,20 @@ def test_a_clinic_name_written_before_it_was_checked_fails_the_reminder_rather_t
     assert failed.last_error == "clinic_name is not neutral enough for a patient's email"
 
 
-def test_a_row_left_sending_by_a_dead_worker_is_failed_not_resent(chicago: Clinic) -> None:
-    _appointment(chicago, at("2026-11-25 14:00"))
+def test_a_row_left_sending_by_a_dead_worker_is_in_doubt_not_failed_and_not_resent(chicago: Clinic) -> None:
+    _appointment(chicago, at("2026-11-23 18:00"))
     Reminder.objects.filter(offset_minutes=2880).update(
-        status=ReminderStatus.SENDING, claimed_at=at("2026-11-23 14:00")
+        status=ReminderStatus.SENDING, claimed_at=at("2026-11-23 14:00"), lease_expires_at=at("2026-11-23 14:01")
     )
-    assert reminders_recover_stuck(now=at("2026-11-23 14:30")) == 1
-    assert Reminder.objects.get(offset_minutes=2880).status == ReminderStatus.FAILED
+    recovered = reminders_recover_stuck(now=at("2026-11-23 14:30"))
+    row = Reminder.objects.get(offset_minutes=2880)
+    assert row.status == "in_doubt"
+    assert "may have been delivered" in row.last_error
+    assert recovered.in_doubt == 1
+    with time_machine.travel(at("2026-11-23 17:00"), tick=False):
+        assert reminders_dispatch_all().sent == 1  # the 2-hour one only
+    assert Reminder.objects.get(offset_minutes=2880).status == "in_doubt"
+    assert len(mail.outbox) == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -39,8 +39,11 @@ def broker_url(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def start_worker(broker_url: str, queue: str, *, env: dict[str, str] | None = None, concurrency: int = 1) -> Any:
-    """A Celery worker process on `queue`, against this test's database."""
+def start_worker(
+    broker_url: str, queue: str, *, env: dict[str, str] | None = None, concurrency: int = 1, own_group: bool = False
+) -> Any:
+    """A Celery worker process on `queue`, against this test's database. With `own_group`, it and
+    its pool processes form their own process group, for a test to kill all of them at once."""
     return subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "tasks", "worker", "--queues", queue,
@@ -52,6 +55,7 @@ def start_worker(broker_url: str, queue: str, *, env: dict[str, str] | None = No
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=own_group,
     )  # fmt: skip
 
 

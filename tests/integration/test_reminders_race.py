@@ -100,7 +100,9 @@ def test_reminders_due_while_nothing_ran_all_go_out_when_work_resumes(
 
         def settled() -> bool:
             connection.close()
-            return not Reminder.objects.filter(status__in=[ReminderStatus.PENDING, ReminderStatus.SENDING]).exists()
+            return not Reminder.objects.filter(
+                status__in=[ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.SENDING]
+            ).exists()
 
         wait_for(settled, timeout=90)
     finally:

@@ -4,16 +4,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from aftercare.services.reminder_dispatch import reminders_dispatch_all, reminders_recover_stuck
+from aftercare.services.reminder_dispatch import reminders_dispatch_all
 
 
 class Command(BaseCommand):
     help = "Send every reminder that is due now (one dispatch pass; safe beside running workers)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        stuck = reminders_recover_stuck()
         result = reminders_dispatch_all()
         self.stdout.write(
             f"sent {result.sent}, retrying {result.retried}, failed {result.failed}, "
-            f"expired {result.expired}, cancelled {result.cancelled}, interrupted earlier {stuck}"
+            f"expired {result.expired}, cancelled {result.cancelled}; left by stopped workers: "
+            f"{result.released} queued again, {result.in_doubt} in doubt (not resent)"
         )
