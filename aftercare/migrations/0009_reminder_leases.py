@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('aftercare', '0007_risk_summary'),
+        ('aftercare', '0008_risk_thresholds_in_bounds'),
         ('clinic', '0007_access_log'),
     ]
 
