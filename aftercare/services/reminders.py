@@ -78,7 +78,11 @@ def _wants_reminders(patient: Patient) -> bool:
 
 
 def _cancel(rows: QuerySet[Reminder]) -> int:
-    return rows.filter(status=ReminderStatus.PENDING).update(status=ReminderStatus.CANCELLED)
+    # A claimed row has not reached the email backend yet: its worker hands it over only while it
+    # is still `claimed` under its lease, so cancelling it here stops the message.
+    return rows.filter(status__in=[ReminderStatus.PENDING, ReminderStatus.CLAIMED]).update(
+        status=ReminderStatus.CANCELLED
+    )
 
 
 @transaction.atomic
@@ -86,9 +90,7 @@ def reminders_sync_appointment(*, appointment: Appointment, now: datetime.dateti
     """Make the appointment's pending reminders match it: cancelled when it is, recomputed when it
     moves (the old rows are cancelled, new ones made for the new time). Returns rows created."""
     now = now or timezone.now()
-    pending = Reminder.objects.filter(
-        appointment=appointment, kind=ReminderKind.APPOINTMENT, status=ReminderStatus.PENDING
-    )
+    pending = Reminder.objects.filter(appointment=appointment, kind=ReminderKind.APPOINTMENT)
     if appointment.attendance_status != AttendanceStatus.SCHEDULED or not _wants_reminders(appointment.patient):
         _cancel(pending)
         return 0
@@ -114,7 +116,7 @@ def reminders_sync_appointment(*, appointment: Appointment, now: datetime.dateti
 def reminders_sync_group_session(*, session: GroupSession, now: datetime.datetime | None = None) -> int:
     """Reminders for the members of a group on the session's date."""
     now = now or timezone.now()
-    pending = Reminder.objects.filter(group_session=session, status=ReminderStatus.PENDING)
+    pending = Reminder.objects.filter(group_session=session)
     if session.cancelled:
         _cancel(pending)
         return 0

@@ -222,3 +222,24 @@ def test_a_pass_out_of_time_mid_send_marks_that_message_in_doubt_and_leaves_the_
         result = reminders_dispatch_all()
     assert (result.released, result.sent) == (2, 2)
     assert _statuses() == {"sent": 3, "in_doubt": 1}
+
+
+def test_a_session_cancelled_while_its_reminder_is_claimed_sends_nothing(due: Callable[[int], Clinic]) -> None:
+    due(3)
+    claimed_later = Reminder.objects.order_by("starts_at")[2]
+    appointment = claimed_later.appointment
+    assert appointment is not None
+
+    def cancel_the_third_session() -> None:
+        # Staff cancel a session whose reminder this worker has claimed but not yet handed over.
+        appointment.attendance_status = "cancelled"
+        appointment.save(update_fields=["attendance_status"])
+        reminders_sync_appointment(appointment=appointment, now=NOW)
+
+    backend = Backend(during_send={1: cancel_the_third_session})
+    with time_machine.travel(NOW, tick=False):
+        reminders_dispatch(connection=backend)
+    assert len(backend.delivered) == 2
+    assert claimed_later.patient.email not in backend.delivered
+    claimed_later.refresh_from_db()
+    assert claimed_later.status == "cancelled"
