@@ -26,7 +26,7 @@ class OutboxDrainOnConnect(bootsteps.StartStopStep):
     """A consumer step, started each time the worker's consumer (re)connects to the broker: what
     the outbox gathered while the broker was away goes out now, not at beat's next pass."""
 
-    requires = {"celery.worker.consumer.tasks:Tasks"}
+    requires = ("celery.worker.consumer.tasks:Tasks",)
 
     def start(self, parent: Any) -> None:
         try:

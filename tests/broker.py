@@ -18,20 +18,18 @@ def _drop_connections() -> None:
     # The app keeps a pool of broker connections (and kombu pools of producers on them) made from
     # the URL it had: close them all, so the next publish connects to the URL it has now.
     kombu.pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
+    app.__dict__["_pool"] = None
+    app.amqp.__dict__["_producer_pool"] = None
 
 
 @contextlib.contextmanager
-def publishing_to(url: str, *, queue: str | None = None) -> Iterator[None]:
-    conf = app.conf
-    saved = (conf.broker_url, conf.broker_transport_options, conf.task_always_eager, conf.task_default_queue)
-    conf.broker_url, conf.broker_transport_options, conf.task_always_eager = url, {}, False
-    if queue is not None:
-        conf.task_default_queue = queue
+def publishing_to(url: str) -> Iterator[None]:
+    keys = ("broker_url", "broker_transport_options", "task_always_eager")
+    saved = {key: app.conf[key] for key in keys}
+    app.conf.update(broker_url=url, broker_transport_options={}, task_always_eager=False)
     _drop_connections()
     try:
         yield
     finally:
-        conf.broker_url, conf.broker_transport_options, conf.task_always_eager, conf.task_default_queue = saved
+        app.conf.update(saved)
         _drop_connections()

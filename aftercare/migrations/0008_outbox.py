@@ -5,27 +5,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('aftercare', '0007_risk_summary'),
+        ("aftercare", "0007_risk_summary"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OutboxMessage',
+            name="OutboxMessage",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('risk_evaluate', 'Evaluate the risk rules for patients'), ('flags_notify', 'Email about new or escalated high flags')], max_length=40)),
-                ('payload', models.JSONField(help_text='Ids only: what the task needs to load its rows.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('available_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('dispatched_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, help_text='The kind of failure, never its text.', max_length=200)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("risk_evaluate", "Evaluate the risk rules for patients"),
+                            ("flags_notify", "Email about new or escalated high flags"),
+                        ],
+                        max_length=40,
+                    ),
+                ),
+                ("payload", models.JSONField(help_text="Ids only: what the task needs to load its rows.")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("available_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("dispatched_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_error",
+                    models.CharField(blank=True, help_text="The kind of failure, never its text.", max_length=200),
+                ),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('dispatched_at__isnull', True)), fields=['available_at', 'id'], name='outbox_pending'), models.Index(condition=models.Q(('dispatched_at__isnull', False)), fields=['dispatched_at'], name='outbox_dispatched')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['risk_evaluate', 'flags_notify'])), name='outbox_kind_valid')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("dispatched_at__isnull", True)),
+                        fields=["available_at", "id"],
+                        name="outbox_pending",
+                    ),
+                    models.Index(
+                        condition=models.Q(("dispatched_at__isnull", False)),
+                        fields=["dispatched_at"],
+                        name="outbox_dispatched",
+                    ),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("kind__in", ["risk_evaluate", "flags_notify"])), name="outbox_kind_valid"
+                    )
+                ],
             },
         ),
     ]

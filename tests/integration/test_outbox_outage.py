@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from uuid import UUID
 
 import pytest
 from django.db import connection
@@ -20,7 +21,7 @@ from tests.integration.proxy import BrokerProxy
 pytestmark = pytest.mark.integration
 
 
-def _flagged(patient_id: object) -> bool:
+def _flagged(patient_id: UUID) -> bool:
     connection.close()  # see the worker's commits, not a snapshot
     return RiskFlag.objects.filter(patient_id=patient_id, rule=RiskRule.CONSECUTIVE_MISSED).exists()
 
