@@ -12,7 +12,16 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from aftercare.models import Appointment, AttendanceStatus, OutboxKind, OutboxMessage, RiskFlag, RiskRule
+from aftercare.models import (
+    Appointment,
+    AttendanceStatus,
+    GroupAttendance,
+    GroupMembership,
+    OutboxKind,
+    OutboxMessage,
+    RiskFlag,
+    RiskRule,
+)
 from aftercare.risk.engine import evaluate
 from aftercare.services.appointments import attendance_record
 from aftercare.services.outbox import outbox_drain, outbox_enqueue, outbox_purge
@@ -20,7 +29,7 @@ from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
 from clinic.embedded import database_url
 from tasks.schedule import BEAT_SCHEDULE
-from tests.aftercare.factories import AppointmentFactory
+from tests.aftercare.factories import AppointmentFactory, GroupSessionFactory, SupportGroupFactory
 from tests.broker import CLOSED_BROKER_URL, publishing_to
 from tests.conftest import ROOT, Persona
 from tests.factories import PatientFactory
@@ -60,6 +69,43 @@ def test_recording_attendance_with_the_broker_down_answers_200_and_keeps_the_eva
     message.refresh_from_db()
     assert message.dispatched_at is not None
     assert outbox_drain().published == 0, "a published message is not published again"
+
+
+def test_group_attendance_recorded_with_the_broker_down_answers_200_and_is_evaluated_later(
+    transactional_db: None, ehr_a: Persona
+) -> None:
+    group = SupportGroupFactory.create(clinic=ehr_a.clinic)
+    patient = PatientFactory.create(clinic=ehr_a.clinic, intake_date=NOW.date() - datetime.timedelta(days=100))
+    GroupMembership.objects.create(group=group, patient=patient, joined_on=NOW.date() - datetime.timedelta(days=90))
+    for weeks in (3, 2):
+        earlier = GroupSessionFactory.create(group=group, starts_at=NOW - datetime.timedelta(weeks=weeks))
+        GroupAttendance.objects.create(session=earlier, patient=patient, status="missed")
+    latest = GroupSessionFactory.create(group=group, starts_at=NOW - datetime.timedelta(days=1))
+    with publishing_to(CLOSED_BROKER_URL):
+        response = ehr_a.api.post(
+            f"/api/v1/group-sessions/{latest.pk}/attendance/",
+            {"attendance": [{"patient": str(patient.pk), "status": "missed"}]},
+            format="json",
+        )
+    assert response.status_code == 200, response.content
+    assert GroupAttendance.objects.filter(session=latest, patient=patient, status="missed").exists()
+    assert not RiskFlag.objects.exists()
+    assert outbox_drain().published == 1
+    assert RiskFlag.objects.filter(patient=patient, rule=RiskRule.GROUP_DROPOUT).count() == 1
+
+
+def test_with_the_broker_up_the_evaluation_is_published_right_after_the_commit(
+    transactional_db: None, ehr_a: Persona
+) -> None:
+    appointment = second_miss_ahead(ehr_a)
+    response = ehr_a.api.post(f"/api/v1/appointments/{appointment.pk}/attendance/", {"status": "missed"})
+    assert response.status_code == 200, response.content
+    # Tasks run in this process: publishing the message ran the evaluation.
+    assert RiskFlag.objects.filter(patient_id=appointment.patient_id, rule=RiskRule.CONSECUTIVE_MISSED).exists()
+    (message,) = OutboxMessage.objects.all()
+    assert message.dispatched_at is not None
+    assert (message.attempts, message.last_error) == (1, "")
+    assert outbox_drain().published == 0
 
 
 def test_recording_attendance_queues_the_evaluation_in_its_own_transaction(db: None, ehr_a: Persona) -> None:
