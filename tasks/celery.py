@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery
 from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
-
-logger = logging.getLogger(__name__)
 
 app = Celery("aftercare")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -21,21 +18,7 @@ from tasks.schedule import BEAT_SCHEDULE  # noqa: E402  (the schedule names task
 
 app.conf.beat_schedule = BEAT_SCHEDULE
 
-
-class OutboxDrainOnConnect(bootsteps.StartStopStep):
-    """A consumer step, started each time the worker's consumer (re)connects to the broker: what
-    the outbox gathered while the broker was away goes out now, not at beat's next pass."""
-
-    requires = ("celery.worker.consumer.tasks:Tasks",)
-
-    def start(self, parent: Any) -> None:
-        try:
-            app.tasks["tasks.outbox.outbox_drain"].apply_async(
-                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
-            )
-        except Exception as exc:  # the connection dropped again: the next reconnection tries again
-            logger.warning("outbox: drain not queued on connecting (%s)", type(exc).__name__)
-
+from tasks.outbox import OutboxDrainOnConnect  # noqa: E402  (each worker drains the outbox on connecting)
 
 app.steps["consumer"].add(OutboxDrainOnConnect)
 

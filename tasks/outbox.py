@@ -3,11 +3,14 @@ few seconds (and each worker queues whenever it connects to the broker, see task
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from celery import shared_task
+from celery import bootsteps, shared_task
 
 from tasks.risk import flags_notify, risk_evaluate_patients
+
+logger = logging.getLogger(__name__)
 
 # A publish that fails is retried once at once (a pooled connection the broker dropped is
 # replaced); after that the message waits in the outbox, and the request that wrote it goes on.
@@ -36,3 +39,16 @@ def outbox_drain() -> dict[str, int]:
 
     result = drain()
     return {"published": result.published, "failed": result.failed}
+
+
+class OutboxDrainOnConnect(bootsteps.StartStopStep):
+    """A worker consumer step, started each time the consumer (re)connects to the broker: what the
+    outbox gathered while the broker was away goes out now, not at beat's next pass."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, parent: Any) -> None:
+        try:
+            outbox_drain.apply_async(retry_policy=_RETRY_POLICY)
+        except Exception as exc:  # the connection dropped again: the next reconnection tries again
+            logger.warning("outbox: drain not queued on connecting (%s)", type(exc).__name__)
