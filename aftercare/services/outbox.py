@@ -40,8 +40,8 @@ UNREACHABLE = (OperationalError, OSError)
 _publishers: dict[str, Publisher] = {}
 
 
-class _NoPublisher(Exception):
-    """This process has not loaded the task layer: the drain on a worker publishes instead."""
+class NoPublisher(LookupError):
+    """No publisher is registered for a kind: the task layer does not know it (yet)."""
 
 
 def outbox_publisher_register(*, kind: str, publish: Publisher) -> None:
@@ -51,6 +51,11 @@ def outbox_publisher_register(*, kind: str, publish: Publisher) -> None:
     if current is not None and current is not publish:
         raise ImproperlyConfigured(f"The outbox kind {kind!r} already has a publisher.")
     _publishers[kind] = publish
+
+
+def outbox_unpublished_kinds() -> list[str]:
+    """The kinds no publisher is registered for (their messages would wait for ever)."""
+    return sorted(set(OutboxKind.values) - set(_publishers))
 
 
 def outbox_enqueue(*, kind: str, payload: dict[str, list[str]]) -> OutboxMessage:
@@ -124,7 +129,7 @@ def _relay(scope: Q, *, now: datetime.datetime, limit: int) -> RelayResult:
                 # must not take the marks of the messages before it down with it.
                 with transaction.atomic():
                     _publish(message)
-            except (*UNREACHABLE, _NoPublisher) as exc:
+            except UNREACHABLE as exc:
                 _note_failure(message, exc, retry_at=None)
                 logger.warning(
                     "outbox: %s message %s not published (%s); it waits for the next relay pass",
@@ -149,7 +154,7 @@ def _relay(scope: Q, *, now: datetime.datetime, limit: int) -> RelayResult:
 def _publish(message: OutboxMessage) -> None:
     publish = _publishers.get(message.kind)
     if publish is None:
-        raise _NoPublisher(message.kind)
+        raise NoPublisher(message.kind)
     publish(message.payload)
 
 

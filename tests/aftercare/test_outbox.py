@@ -24,7 +24,7 @@ from aftercare.models import (
 )
 from aftercare.risk.engine import evaluate
 from aftercare.services.appointments import attendance_record
-from aftercare.services.outbox import outbox_drain, outbox_enqueue, outbox_purge
+from aftercare.services.outbox import outbox_drain, outbox_enqueue, outbox_purge, outbox_unpublished_kinds
 from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
 from clinic.embedded import database_url
@@ -184,6 +184,10 @@ def test_an_outbox_payload_holds_ids_only(db: None) -> None:
     with pytest.raises(ValueError, match="ids only"):
         outbox_enqueue(kind=OutboxKind.RISK_EVALUATE, payload={"patient_ids": [{"given_name": "x"}]})  # type: ignore[list-item]
     assert not OutboxMessage.objects.exists()
+
+
+def test_every_kind_of_message_has_a_publisher() -> None:
+    assert outbox_unpublished_kinds() == []
 
 
 def test_beat_drains_the_outbox_every_few_seconds_and_purges_it() -> None:
