@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "clinic.apps.ClinicConfig",
     "aftercare.apps.AftercareConfig",
+    "tasks.apps.TasksConfig",
 ]
 
 MIDDLEWARE = [
@@ -317,6 +318,7 @@ else:
 if CELERY_BROKER_URL.startswith(("amqp", "pyamqp")):
     # Broker acknowledgements: a published task is on disk before the publisher moves on.
     CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("confirm_publish", True)
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_DEFAULT_QUEUE_TYPE = env.str("CELERY_TASK_DEFAULT_QUEUE_TYPE", default="classic")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"

@@ -12,11 +12,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
 app = Celery("aftercare")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.include = ["tasks.maintenance", "tasks.reminders", "tasks.risk", "tasks.schedule_tasks"]
+app.conf.include = ["tasks.maintenance", "tasks.outbox", "tasks.reminders", "tasks.risk", "tasks.schedule_tasks"]
 
 from tasks.schedule import BEAT_SCHEDULE  # noqa: E402  (the schedule names tasks of this app)
 
 app.conf.beat_schedule = BEAT_SCHEDULE
+
+from tasks.outbox import OutboxDrainOnConnect  # noqa: E402  (each worker drains the outbox on connecting)
+
+app.steps["consumer"].add(OutboxDrainOnConnect)
 
 _history_contexts: dict[str, Any] = {}
 

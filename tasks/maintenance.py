@@ -1,4 +1,5 @@
-"""Housekeeping: stored idempotent responses and expired OAuth2 tokens do not outlive their use."""
+"""Housekeeping: stored idempotent responses, published outbox messages and expired OAuth2 tokens do
+not outlive their use."""
 
 from __future__ import annotations
 
@@ -23,3 +24,12 @@ def oauth_tokens_clear_expired() -> None:
     from oauth2_provider.models import clear_expired
 
     clear_expired()
+
+
+@shared_task(name="tasks.maintenance.outbox_purge")
+def outbox_purge() -> int:
+    from aftercare.services.outbox import outbox_purge as purge
+
+    deleted = purge()
+    logger.info("outbox_purge: deleted %d published messages", deleted)
+    return deleted

@@ -19,6 +19,13 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         # A pass that waited longer than its own interval is replaced by the next one.
         "options": {"expires": 55},
     },
+    # Work recorded in the outbox while the broker was away (or that the web process could not
+    # publish): a short period, so it waits seconds after the broker is back, not the sweep's hour.
+    "outbox-drain": {
+        "task": "tasks.outbox.outbox_drain",
+        "schedule": 15.0,
+        "options": {"expires": 14},
+    },
     # Time-based rules (no contact, after discharge) fire without any new attendance.
     "risk-sweep": {
         "task": "tasks.risk.risk_sweep",
@@ -34,6 +41,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "idempotency-keys-purge": {
         "task": "tasks.maintenance.idempotency_keys_purge",
         "schedule": crontab(minute=17),
+        "options": {"expires": 30 * 60},
+    },
+    "outbox-purge": {
+        "task": "tasks.maintenance.outbox_purge",
+        "schedule": crontab(minute=47),
         "options": {"expires": 30 * 60},
     },
     "oauth-tokens-clear-expired": {

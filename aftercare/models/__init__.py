@@ -25,6 +25,7 @@ from aftercare.models.flags import (
     Severity,
 )
 from aftercare.models.groups import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
+from aftercare.models.outbox import OutboxKind, OutboxMessage
 from aftercare.models.plans import AftercarePlan, PlanActivity
 from aftercare.models.reminders import DigestSent, Reminder, ReminderKind, ReminderStatus
 from aftercare.models.summary import RiskSummary
@@ -49,6 +50,8 @@ __all__ = [
     "GroupMembership",
     "GroupSession",
     "Medication",
+    "OutboxKind",
+    "OutboxMessage",
     "OutsideMeeting",
     "OutsideMeetingKind",
     "PlanActivity",

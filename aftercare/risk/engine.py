@@ -31,8 +31,9 @@ import pghistory
 from django.db import connection, transaction
 from django.utils import timezone
 
-from aftercare.models import SEVERITY_RANK, RiskRuleSetting, Severity
+from aftercare.models import SEVERITY_RANK, OutboxKind, RiskRuleSetting, Severity
 from aftercare.risk.rules import RULES
+from aftercare.services.outbox import outbox_enqueue
 from clinic.batch import clinics_each
 from clinic.models import Clinic
 
@@ -470,8 +471,6 @@ def evaluate(
                 result.notify.append(flag_id)
         result.left_alone = firing - result.raised - result.escalated - result.evidence_changed
         if result.notify:
-            from tasks.risk import flags_notify
-
-            notify = [str(flag_id) for flag_id in result.notify]
-            transaction.on_commit(lambda: flags_notify.delay(notify))
+            # In this transaction: the email goes out once the flags are committed, broker or not.
+            outbox_enqueue(kind=OutboxKind.FLAGS_NOTIFY, payload={"flag_ids": [str(f) for f in result.notify]})
     return result
