@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("aftercare", "0007_risk_summary"),
+        ("aftercare", "0009_reminder_leases"),
     ]
 
     operations = [
