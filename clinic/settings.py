@@ -489,8 +489,9 @@ LOGGING = {
     "loggers": {
         # Django's default configuration gives these handlers of its own (runserver's request lines,
         # the console in debug) that would write the raw path: none here, so they reach the root's.
-        "django": {"handlers": [], "level": "NOTSET", "propagate": True},
-        "django.server": {"handlers": [], "level": "NOTSET", "propagate": True},
+        # INFO as Django has it: django.template's DEBUG lines print whole contexts, request included.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
         "django_guid": {"level": "WARNING"},  # one line per request saying it made an id: noise
