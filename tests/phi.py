@@ -18,14 +18,14 @@ RECORDS: list[str] = []
 _original_handle = logging.Handler.handle
 
 
-def _is_instrumentation(handler: logging.Handler) -> bool:
+def is_instrumentation(handler: logging.Handler) -> bool:
     # pytest's own capture handlers keep records for assertions (caplog); they write no log.
     return type(handler).__module__.startswith("_pytest") or isinstance(handler, logging.NullHandler)
 
 
 def _recording_handle(self: logging.Handler, record: logging.LogRecord) -> Any:
     passed = _original_handle(self, record)
-    if passed and not _is_instrumentation(self):
+    if passed and not is_instrumentation(self):
         try:
             text = self.format(record)
         except Exception:  # a malformed record is the logging call's bug, not ours to hide
