@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 PHI: set[str] = set()
 RECORDS: list[str] = []
@@ -48,9 +49,15 @@ def remember(*values: str) -> None:
     PHI.update(value for value in values if value)
 
 
-def leaks_in(lines: Iterable[str]) -> list[tuple[str, str]]:
-    """(the PHI, the line) for every line that carries any of it."""
-    return [(value, line) for line in lines for value in PHI if value in line]
+def forms(value: str) -> set[str]:
+    """A value as a log may carry it: as typed, and percent-encoded as in a URL."""
+    return {value, quote(value, safe=""), quote(value), quote_plus(value)}
+
+
+def leaks_in(lines: Iterable[str], values: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """(the PHI, the line) for every line that carries any of it (`values`, or all the fixtures')."""
+    searched = [(value, form) for value in (PHI if values is None else values) for form in forms(value)]
+    return [(value, line) for line in lines for value, form in searched if form in line]
 
 
 def leaks() -> list[tuple[str, str]]:
