@@ -157,9 +157,7 @@ validate_patient_visible = PatientVisibleValidator()
 ID_MASK = "<id>"
 TYPED_MASK = "…"
 _MASKS = frozenset({ID_MASK, TYPED_MASK})
-_ID = re.compile(
-    r"[0-9]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}", re.IGNORECASE
-)
+_ID = re.compile(r"[0-9]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}", re.IGNORECASE)
 _ORIGIN = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?:[^/?#@\s]*@)?(?P<host>[^/?#\s]*)", re.IGNORECASE)
 # "GET /r/unsubscribe/… HTTP/1.1", as servers log a request line (the target may hold spaces when
 # a client sent a malformed line).
@@ -258,7 +256,7 @@ class DropRequestDetails(logging.Filter):
             return True
         if isinstance(path, str) and isinstance(record.args, tuple):
             # The path as an argument ("Not Found: %s") is redacted whole: it may hold spaces.
-            record.args = tuple(redact_path(arg) if arg == path else arg for arg in record.args)
+            record.args = tuple(redact_path(path) if arg == path else arg for arg in record.args)
         try:
             message = record.getMessage()
         except (TypeError, ValueError, KeyError):  # a malformed record: its bare format string

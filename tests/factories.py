@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import factory
 from django.utils import timezone
@@ -65,12 +65,13 @@ class PatientFactory(factory.django.DjangoModelFactory[Patient]):
     @factory.post_generation
     def _phi(self, create: bool, extracted: Any, **kwargs: Any) -> None:
         # What no log line of the suite may carry (checked at the end of the run).
+        patient = cast(Patient, self)  # factory-boy calls the hook on the object it made
         remember(
-            f"{self.given_name} {self.family_name}",
-            str(self.email),
-            f"{self.date_of_birth:%Y-%m-%d}",
-            self.external_id or "",
-            unsubscribe_token(self.pk) if self.pk else "",
+            f"{patient.given_name} {patient.family_name}",
+            str(patient.email),
+            f"{patient.date_of_birth:%Y-%m-%d}",
+            patient.external_id or "",
+            unsubscribe_token(patient.pk) if patient.pk else "",
         )
 
 

@@ -4,6 +4,7 @@ their paths and query strings. Its access log and error log must carry none of t
 
 from __future__ import annotations
 
+import datetime
 import http.client
 import json
 import os
@@ -114,9 +115,11 @@ def test_gunicorns_access_and_error_logs_carry_no_phi_and_no_token(
         # A Referer carrying the previous page's query string, as browsers send one.
         headers["Referer"] = f"http://127.0.0.1:{port}/admin/clinic/patient/?q={patient.family_name}"
         statuses.append(send(port, request.method, request.path, body=request.body, headers=headers))
-    assert 200 in statuses and 404 in statuses and 400 in statuses, statuses
+    assert {200, 400, 404} <= set(statuses), statuses
     # The admin's search ran as the admin (not a redirect to the sign-in page).
-    searches = [status for request, status in zip(phi_requests(patient), statuses, strict=True) if "?q=" in request.path]
+    searches = [
+        status for request, status in zip(phi_requests(patient), statuses, strict=True) if "?q=" in request.path
+    ]
     assert searches == [200], statuses
 
     stop(process)
@@ -136,3 +139,60 @@ def test_gunicorns_access_and_error_logs_carry_no_phi_and_no_token(
     assert all(re.search(r" \d+ms request_id=[0-9a-f-]{36}$", line) for line in requests), requests
     assert any("Not Found: /api/v1/patients/…/" in line for line in errors), errors
     assert phi.leaks_in(access + errors, phi_of(patient)) == []
+
+
+# Every atom gunicorn offers, and the headers and environment values that carry a request's secrets.
+EVERY_ATOM = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(m)s %(U)s %(q)s %(H)s %(b)s %(B)s "%(f)s" "%(a)s" %(T)s %(D)s %(M)s %(L)s '
+    "%(p)s %({referer}i)s %({cookie}i)s %({authorization}i)s %({raw_uri}e)s %({query_string}e)s %({path_info}e)s "
+    "%({http_referer}e)s %({http_cookie}e)s %({http_authorization}e)s %({location}o)s %({set-cookie}o)s "
+    "%({x-request-id}o)s"
+)
+
+
+def test_no_access_log_format_can_name_a_query_string_a_token_or_a_credential() -> None:
+    """An operator's own `access_log_format` (the combined format names the Referer, and any
+    header may be named) still writes paths redacted, and no header that carries a secret."""
+    from types import SimpleNamespace
+
+    from gunicorn.glogging import SafeAtoms
+
+    from clinic.gunicorn_conf import RedactingLogger
+
+    token = "0123456789abcdef0123456789abcdef.Zm9vYmFyLXNpZ25hdHVyZQ"
+    secrets = ["Quillfeather", "MRN-ZQ-77301", token, "session-secret", "bearer-secret", "pw-secret"]
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"/r/unsubscribe/{token}/?external_id=MRN-ZQ-77301",
+        "PATH_INFO": f"/r/unsubscribe/{token}/",
+        "QUERY_STRING": "external_id=MRN-ZQ-77301",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.9",
+        "HTTP_REFERER": "https://user:pw-secret@clinic.example.org/admin/clinic/patient/?q=Quillfeather",
+        "HTTP_COOKIE": "sessionid=session-secret",
+        "HTTP_AUTHORIZATION": "Bearer bearer-secret",
+    }
+    request = SimpleNamespace(
+        headers=[
+            ("REFERER", environ["HTTP_REFERER"]),
+            ("COOKIE", environ["HTTP_COOKIE"]),
+            ("AUTHORIZATION", environ["HTTP_AUTHORIZATION"]),
+        ]
+    )
+    request_id = "5b0c6f6e-8f7a-4d0e-9a51-2d0c1f9e3c11"
+    response = SimpleNamespace(
+        status="302 Found",
+        sent=0,
+        headers=[
+            ("Location", "/admin/login/?next=/admin/clinic/patient/%3Fq%3DQuillfeather"),
+            ("Set-Cookie", "sessionid=session-secret; HttpOnly"),
+            ("X-Request-ID", request_id),
+        ],
+    )
+    logger = RedactingLogger.__new__(RedactingLogger)  # its atoms only: no handlers in this process
+    line = EVERY_ATOM % SafeAtoms(logger.atoms(response, request, environ, datetime.timedelta(milliseconds=12)))
+
+    assert '"GET /r/unsubscribe/…/ HTTP/1.1" 302 GET /r/unsubscribe/…/' in line, line
+    assert "https://clinic.example.org/admin/clinic/patient/" in line, line
+    assert request_id in line
+    assert phi.leaks_in([line], secrets) == []
