@@ -53,14 +53,15 @@ COPY clinic ./clinic
 COPY aftercare ./aftercare
 COPY tasks ./tasks
 
-# The settings refuse to import without a secret key, a database, a broker and a mail URL; these
-# placeholders exist only for this step (nothing connects during collectstatic) and are not kept
-# in the image's environment. The code stays root-owned: the running process cannot rewrite it,
+# The settings refuse to import without a secret key, a database, a broker, a mail URL and the
+# public address; these placeholders exist only for this step (nothing connects during
+# collectstatic) and are not kept in the image's environment. The code stays root-owned: the running process cannot rewrite it,
 # so its bytecode is compiled here.
 RUN DJANGO_SECRET_KEY=collectstatic-build-step-only-not-a-secret-0123456789 \
     DATABASE_URL=postgres://build@127.0.0.1:1/build \
     CELERY_BROKER_URL=memory:// \
     EMAIL_URL=consolemail:// \
+    AFTERCARE_PUBLIC_URL=https://build.invalid \
     python manage.py collectstatic --noinput \
     && python -m compileall -q clinic aftercare tasks
 
@@ -74,5 +75,7 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; h = os.environ.get('DJANGO_ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('*.') or 'localhost'; u.urlopen(u.Request('http://127.0.0.1:8000/health/', headers={'Host': h}), timeout=5)"]
 
 # A shell only to read GUNICORN_WORKERS; `exec` leaves gunicorn as PID 1 to receive SIGTERM.
-# The heartbeat files go to /dev/shm: /tmp may be a slow overlay or read-only.
-CMD ["sh", "-c", "exec gunicorn clinic.wsgi:application --bind 0.0.0.0:8000 --workers \"${GUNICORN_WORKERS:-3}\" --access-logfile - --worker-tmp-dir /dev/shm"]
+# The heartbeat files go to /dev/shm: /tmp may be a slow overlay or read-only. The configuration
+# module writes the access log to stdout with paths redacted and no query strings (they carry
+# names, record numbers and unsubscribe tokens).
+CMD ["sh", "-c", "exec gunicorn --config python:clinic.gunicorn_conf clinic.wsgi:application --bind 0.0.0.0:8000 --workers \"${GUNICORN_WORKERS:-3}\" --worker-tmp-dir /dev/shm"]

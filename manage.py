@@ -5,14 +5,16 @@ import os
 import sys
 
 # Commands that read the models and the migration files and nothing else: they need no secret,
-# database, broker or mail server, so a bare checkout can run them (`makemigrations --check` in
-# review and CI). Outside debug the settings otherwise insist on all four, on purpose.
+# database, broker, mail server or public address, so a bare checkout can run them
+# (`makemigrations --check` in review and CI). Outside debug the settings otherwise insist on all
+# five, on purpose.
 OFFLINE_COMMANDS = {"makemigrations"}
 OFFLINE_ENVIRONMENT = {
     "DJANGO_SECRET_KEY": "offline-command-only-secret-key-0123456789abcdef",
     "DATABASE_URL": "postgres://offline@127.0.0.1:1/offline",
     "CELERY_BROKER_URL": "memory://",
     "EMAIL_URL": "consolemail://",
+    "AFTERCARE_PUBLIC_URL": "https://offline.invalid",
 }
 
 

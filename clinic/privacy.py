@@ -147,7 +147,28 @@ class PatientVisibleValidator:
 validate_patient_visible = PatientVisibleValidator()
 
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+# --- What a log may show of a request -----------------------------------------------------------
+# Paths carry what people typed or were sent (a name in a 404, an unsubscribe token, which carries
+# the patient's id) and query strings carry searches and `external_id`s. Every log the product
+# writes (Django's handlers, gunicorn's access and error logs: clinic.gunicorn_conf) shows a
+# request through the functions below: the route's own words kept, every id and everything typed
+# masked, the query string dropped.
+
+ID_MASK = "<id>"
+TYPED_MASK = "…"
+_MASKS = frozenset({ID_MASK, TYPED_MASK})
+_ID = re.compile(r"[0-9]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}", re.IGNORECASE)
+_ORIGIN = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?:[^/?#@\s]*@)?(?P<host>[^/?#\s]*)", re.IGNORECASE)
+# "GET /r/unsubscribe/… HTTP/1.1", as servers log a request line (the target may hold spaces when
+# a client sent a malformed line).
+_REQUEST_LINE = re.compile(
+    r"\b(?P<method>[A-Z]{3,10}) (?P<target>(?:/|\*|[a-z][a-z0-9+.-]*://).*?) (?P<version>HTTP/\d(?:\.\d)?)\b",
+    re.IGNORECASE,
+)
+# A path or URL in free text: it starts a word (or follows a quote, "=", ":", a bracket or a comma).
+_TARGET_IN_TEXT = re.compile(
+    r"(?<![^\s\"'(\[<=:,])(?:[a-z][a-z0-9+.-]*://[^\s/?#\"']*(?:[/?#][^\s\"']*)?|/[^\s\"']*)", re.IGNORECASE
+)
 
 
 @functools.cache
@@ -167,25 +188,79 @@ def _route_words() -> frozenset[str]:
     return frozenset(words)
 
 
+def _known_words() -> frozenset[str]:
+    from django.apps import apps
+
+    # Before Django is set up (a server's own start-up lines) no word is known: everything is masked.
+    return _route_words() if apps.ready else frozenset()
+
+
+def _mask(segment: str, words: frozenset[str]) -> str:
+    if not segment or segment in words or segment in _MASKS:
+        return segment
+    return ID_MASK if _ID.fullmatch(segment) else TYPED_MASK
+
+
 def redact_path(path: str) -> str:
-    """A path as logs may show it: route words and ids kept, anything a caller typed in replaced
-    (`/api/v1/patients/Jane/` → `/api/v1/patients/…/`)."""
-    words = _route_words()
-    return "/".join(
-        segment if not segment or segment in words or _UUID.match(segment) else "…" for segment in path.split("/")
-    )
+    """A path as logs may show it: route words kept, ids and anything a caller typed masked
+    (`/api/v1/patients/Jane/` → `/api/v1/patients/…/`, `/api/v1/patients/<uuid>/` →
+    `/api/v1/patients/<id>/`, an unsubscribe link → `/r/unsubscribe/…/`). A query string, if the
+    caller left one on, is dropped."""
+    path = re.split(r"[?#]", path, maxsplit=1)[0]
+    if path == "*":  # `OPTIONS *`
+        return path
+    words = _known_words()
+    return "/".join(_mask(segment, words) for segment in path.split("/"))
+
+
+def redact_target(target: str) -> str:
+    """A request target or a URL (a Referer, a Location) as logs may show it: the scheme and host
+    kept (credentials in it dropped), the path redacted, the query string and fragment dropped."""
+    origin = _ORIGIN.match(target)
+    if origin is None:
+        return redact_path(target)
+    return f"{origin['scheme']}{origin['host']}{redact_path(target[origin.end() :])}"
+
+
+def redact_text(text: str) -> str:
+    """A log message with every request line, URL and path in it redacted (`redact_target`)."""
+
+    def request_line(match: re.Match[str]) -> str:
+        return f"{match['method']} {redact_target(match['target'])} {match['version']}"
+
+    text = _REQUEST_LINE.sub(request_line, text)
+    return _TARGET_IN_TEXT.sub(lambda match: redact_target(match.group()), text)
+
+
+# The loggers whose messages are about requests: Django's (django.request's "Not Found: <path>",
+# django.security's, runserver's request lines) and gunicorn's.
+_REQUEST_LOGGERS = ("django.request", "django.server", "django.security", "gunicorn.")
 
 
 class DropRequestDetails(logging.Filter):
-    """Django attaches the request to its log records (`record.request`), and its repr carries the
-    query string: an `external_id`, a name typed into a search. No handler of ours needs it, so
-    every handler gets this filter: a record leaves with the method and the redacted path only."""
+    """On every log handler of the product. Django attaches the request to its log records
+    (`record.request`, whose repr carries the query string) and puts the raw path in their
+    messages; servers log request lines. A record leaves with the method and the redacted path
+    only (`redact_path`, `redact_text`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         request = getattr(record, "request", None)
+        path = None
         if request is not None and not isinstance(request, str):
-            record.request = f"<{request.method} {redact_path(request.path)}>"
-            # django.request's own message ("Not Found: %s") is the path: redacted the same way.
-            if isinstance(record.args, tuple) and request.path in record.args:
-                record.args = tuple(redact_path(str(arg)) if arg == request.path else arg for arg in record.args)
+            path = getattr(request, "path", None)
+            if isinstance(path, str):
+                record.request = f"<{getattr(request, 'method', '')} {redact_path(path)}>"
+            else:  # runserver attaches its socket
+                record.request = f"<{type(request).__name__}>"
+        if path is None and not record.name.startswith(_REQUEST_LOGGERS):
+            return True
+        if isinstance(path, str) and isinstance(record.args, tuple):
+            # The path as an argument ("Not Found: %s") is redacted whole: it may hold spaces.
+            record.args = tuple(redact_path(path) if arg == path else arg for arg in record.args)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError, KeyError):  # a malformed record: its bare format string
+            message = str(record.msg)
+        record.msg = redact_text(message)
+        record.args = ()
         return True

@@ -467,8 +467,18 @@ AFTERCARE_THROTTLE_TOKEN_RATE = envrate("AFTERCARE_THROTTLE_TOKEN_RATE", default
 
 # --- Aftercare -------------------------------------------------------------------------------
 AFTERCARE_IDEMPOTENCY_TTL_HOURS = env.int("AFTERCARE_IDEMPOTENCY_TTL_HOURS", default=24)
-# Where patients' links (unsubscribe) point: the public address of this deployment.
-AFTERCARE_PUBLIC_URL = env.str("AFTERCARE_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Where the links in emails (a patient's unsubscribe link, staff's links) point: the public https
+# address of this deployment, never a request's Host header. Outside debug there is no default: a
+# reminder must not go out with a link to a host patients cannot reach, or that is not the clinic's.
+if DEBUG:
+    AFTERCARE_PUBLIC_URL = env.str("AFTERCARE_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+else:
+    AFTERCARE_PUBLIC_URL = env.str("AFTERCARE_PUBLIC_URL", default="").rstrip("/")
+    if not re.fullmatch(r"https://[^/?#@\s]+(/[^?#\s]*)?", AFTERCARE_PUBLIC_URL):
+        raise ImproperlyConfigured(
+            "AFTERCARE_PUBLIC_URL must be set to the https:// address patients' links point to "
+            f"(e.g. https://reminders.example.org) when DJANGO_DEBUG is not true, not {AFTERCARE_PUBLIC_URL!r}."
+        )
 AFTERCARE_HEALTH_BROKER_TIMEOUT = env.float("AFTERCARE_HEALTH_BROKER_TIMEOUT", default=2.0)
 # How long a reminder worker holds the rows it claimed (renewed as it works through them) and a
 # message it handed to the email backend. After a worker's death, its unsent rows go out again
@@ -495,6 +505,11 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("AFTERCARE_LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's default configuration gives these handlers of its own (runserver's request lines,
+        # the console in debug) that would write the raw path: none here, so they reach the root's.
+        # INFO as Django has it: django.template's DEBUG lines print whole contexts, request included.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
         "django_guid": {"level": "WARNING"},  # one line per request saying it made an id: noise

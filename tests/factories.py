@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import factory
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, set_token_value
 
+from aftercare.reminders.unsubscribe import unsubscribe_token
 from clinic.models import Clinic, IntegrationClient, Patient, Role, StaffMembership, User
 from clinic.services.integration import integration_client_create
 from tests.phi import remember
@@ -64,7 +65,14 @@ class PatientFactory(factory.django.DjangoModelFactory[Patient]):
     @factory.post_generation
     def _phi(self, create: bool, extracted: Any, **kwargs: Any) -> None:
         # What no log line of the suite may carry (checked at the end of the run).
-        remember(f"{self.given_name} {self.family_name}", str(self.email), f"{self.date_of_birth:%Y-%m-%d}")
+        patient = cast(Patient, self)  # factory-boy calls the hook on the object it made
+        remember(
+            f"{patient.given_name} {patient.family_name}",
+            str(patient.email),
+            f"{patient.date_of_birth:%Y-%m-%d}",
+            patient.external_id or "",
+            unsubscribe_token(patient.pk) if patient.pk else "",
+        )
 
 
 def integration_client(

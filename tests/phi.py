@@ -1,42 +1,64 @@
-"""Every log record the suite produces, and the PHI the fixtures made: at the end of the run,
-no patient's name, email or date of birth may appear in any of them (`tests/conftest.py`)."""
+"""Every log line the suite produces, and the PHI the fixtures made: at the end of the run, no
+patient's name, email, date of birth, record number or unsubscribe token may appear in any of
+them (`tests/conftest.py`).
+
+A line is recorded as a handler of the product writes it: after the handler's filters (which
+redact request paths), formatted by its formatter. Processes the suite starts (a gunicorn, a Celery
+worker) hand their output in through `record_lines`."""
 
 from __future__ import annotations
 
 import logging
-import traceback
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 PHI: set[str] = set()
 RECORDS: list[str] = []
 
-_original_handle = logging.Logger.handle
+_original_handle = logging.Handler.handle
 
 
-def _recording_handle(self: logging.Logger, record: logging.LogRecord) -> Any:
-    try:
-        text = record.getMessage()
-    except Exception:  # a malformed record is the logging call's bug, not ours to hide
-        text = str(record.msg)
-    if record.exc_info:
-        text += "\n" + "".join(traceback.format_exception(*record.exc_info))
-    RECORDS.append(f"{record.name}: {text}")
-    return _original_handle(self, record)
+def is_instrumentation(handler: logging.Handler) -> bool:
+    # pytest's own capture handlers keep records for assertions (caplog); they write no log.
+    return type(handler).__module__.startswith("_pytest") or isinstance(handler, logging.NullHandler)
+
+
+def _recording_handle(self: logging.Handler, record: logging.LogRecord) -> Any:
+    passed = _original_handle(self, record)
+    if passed and not is_instrumentation(self):
+        try:
+            text = self.format(record)
+        except Exception:  # a malformed record is the logging call's bug, not ours to hide
+            text = str(record.msg)
+        request = getattr(record, "request", None)
+        RECORDS.append(f"{record.name}: {text}" + ("" if request is None else f" {request}"))
+    return passed
 
 
 def start_recording() -> None:
-    logging.Logger.handle = _recording_handle  # type: ignore[method-assign]
+    logging.Handler.handle = _recording_handle  # type: ignore[method-assign]
+
+
+def record_lines(source: str, lines: Iterable[str]) -> None:
+    """The log output of a process the suite started."""
+    RECORDS.extend(f"{source}: {line}" for line in lines)
 
 
 def remember(*values: str) -> None:
     PHI.update(value for value in values if value)
 
 
+def forms(value: str) -> set[str]:
+    """A value as a log may carry it: as typed, and percent-encoded as in a URL."""
+    return {value, quote(value, safe=""), quote(value), quote_plus(value)}
+
+
+def leaks_in(lines: Iterable[str], values: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """(the PHI, the line) for every line that carries any of it (`values`, or all the fixtures')."""
+    searched = [(value, form) for value in (PHI if values is None else values) for form in forms(value)]
+    return [(value, line) for line in lines for value, form in searched if form in line]
+
+
 def leaks() -> list[tuple[str, str]]:
-    """(the PHI, the log line) for every line that carries any of it."""
-    found = []
-    for line in RECORDS:
-        for value in PHI:
-            if value in line:
-                found.append((value, line))
-    return found
+    return leaks_in(RECORDS)

@@ -56,8 +56,9 @@ def patient_id_from_token(token: str) -> uuid.UUID | None:
 
 
 def unsubscribe_url(patient_id: uuid.UUID) -> str:
-    """The absolute link for reminders and their List-Unsubscribe header."""
-    base = getattr(settings, "AFTERCARE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    """The absolute link for reminders and their List-Unsubscribe header: on the deployment's public
+    address (the settings require one outside debug), never on the host a request named."""
+    base = str(settings.AFTERCARE_PUBLIC_URL).rstrip("/")
     return f"{base}{UNSUBSCRIBE_PATH}{unsubscribe_token(patient_id)}/"
 
 

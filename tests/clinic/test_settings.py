@@ -17,6 +17,7 @@ BASE = {
     "DATABASE_URL": "postgres://settings@127.0.0.1:1/settings",
     "CELERY_BROKER_URL": "memory://",
     "EMAIL_URL": "consolemail://",
+    "AFTERCARE_PUBLIC_URL": "https://reminders.example.org",
 }
 SHOW = "import json, sys, clinic.settings as s; print(json.dumps({n: str(getattr(s, n, None)) for n in sys.argv[1:]}))"
 
@@ -53,12 +54,37 @@ def test_production_settings_are_secure_by_default() -> None:
     }
 
 
-@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_URL"])
+@pytest.mark.parametrize(
+    "missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_URL", "AFTERCARE_PUBLIC_URL"]
+)
 def test_production_refuses_to_start_without_each_required_setting(missing: str) -> None:
     env = {key: value for key, value in BASE.items() if key != missing}
     result = settings_with(env, "DEBUG")
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://reminders.example.org", "reminders.example.org", "https://", "https://reminders.example.org/?next=x", " "],
+)
+def test_production_refuses_a_public_url_that_is_not_an_https_address(url: str) -> None:
+    result = settings_with({**BASE, "AFTERCARE_PUBLIC_URL": url}, "AFTERCARE_PUBLIC_URL")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "AFTERCARE_PUBLIC_URL" in result.stderr
+
+
+def test_the_public_url_is_kept_without_a_trailing_slash() -> None:
+    got = values({**BASE, "AFTERCARE_PUBLIC_URL": "https://clinic.example.org/aftercare/"}, "AFTERCARE_PUBLIC_URL")
+    assert got == {"AFTERCARE_PUBLIC_URL": "https://clinic.example.org/aftercare"}
+
+
+def test_debug_has_a_local_public_url_of_its_own() -> None:
+    env = {key: value for key, value in BASE.items() if key != "AFTERCARE_PUBLIC_URL"}
+    assert values({**env, "DJANGO_DEBUG": "true"}, "AFTERCARE_PUBLIC_URL") == {
+        "AFTERCARE_PUBLIC_URL": "http://127.0.0.1:8000"
+    }
 
 
 def test_a_secret_can_come_from_a_file(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ OPERATOR_VARIABLES = {
     "DJANGO_SECRET_KEY": "deploy-files-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
     "POSTGRES_PASSWORD": "0123456789abcdef0123456789abcdef",
     "RABBITMQ_DEFAULT_PASS": "fedcba9876543210fedcba9876543210",
+    "AFTERCARE_PUBLIC_URL": "https://reminders.example.org",
 }
 
 # The compose stack serves plain HTTP on localhost; a deployment terminates TLS at a proxy and sets
@@ -256,6 +257,12 @@ def test_the_secret_key_must_be_supplied_and_has_no_default(name):
     assert re.fullmatch(r"\$\{DJANGO_SECRET_KEY:\?[^}]+\}", value), f"{name}: DJANGO_SECRET_KEY is {value!r}"
 
 
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_the_public_url_must_be_supplied_and_has_no_default(name):
+    value = raw_environment(name).get("AFTERCARE_PUBLIC_URL", "")
+    assert re.fullmatch(r"\$\{AFTERCARE_PUBLIC_URL:\?[^}]+\}", value), f"{name}: AFTERCARE_PUBLIC_URL is {value!r}"
+
+
 def test_the_database_and_broker_passwords_must_be_supplied():
     text = COMPOSE_FILE.read_text()
     for variable in ("POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_PASS"):
@@ -322,13 +329,14 @@ def test_the_compose_environment_behind_a_tls_proxy_passes_the_deploy_checks(nam
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_settings_refuse_to_start_without_the_secret_key():
+@pytest.mark.parametrize("variable", ["DJANGO_SECRET_KEY", "AFTERCARE_PUBLIC_URL"])
+def test_the_settings_refuse_to_start_without_the_secret_key_or_the_public_url(variable):
     env = {**environment("web"), **PRODUCTION_TLS}
-    del env["DJANGO_SECRET_KEY"]
+    del env[variable]
     result = run_deploy_check(env)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
-    assert "DJANGO_SECRET_KEY" in result.stderr
+    assert variable in result.stderr
 
 
 # --- Dockerfile -----------------------------------------------------------------------------------
@@ -383,3 +391,13 @@ def test_the_image_starts_gunicorn_on_the_wsgi_application():
     assert "0.0.0.0:8000" in started
     assert "GUNICORN_WORKERS" in started
     assert ("EXPOSE", "8000") in final_stage()
+
+
+def test_the_image_starts_gunicorn_with_the_products_redacting_configuration():
+    from clinic import gunicorn_conf
+
+    started = " ".join(exec_form(arguments) for keyword, arguments in final_stage() if keyword == "CMD")
+    assert re.search(r"(--config|-c)[ =]python:clinic\.gunicorn_conf( |$)", started), started
+    # Given on the command line after the configuration, these would undo what it redacts.
+    assert not re.search(r"--access-logformat|--logger-class|--log-config", started), started
+    assert gunicorn_conf.logger_class == "clinic.gunicorn_conf.RedactingLogger"

@@ -16,6 +16,7 @@ import pytest
 from django.db import connection
 
 from clinic.embedded import database_url
+from tests import phi
 from tests.conftest import BROKERS_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,8 +67,9 @@ def stop(process: Any) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         output, _ = process.communicate()
-    # Shown by pytest only when the test fails.
+    # Shown by pytest only when the test fails; checked for PHI with the suite's own log lines.
     print(output)
+    phi.record_lines("celery worker", (output or "").splitlines())
 
 
 @pytest.fixture
