@@ -110,7 +110,7 @@ def _series_body(people: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         ("rrule", "FREQ=WEEKLY;BYDAY=TU;WKST=DAILY"),
         ("rrule", "FREQ=WEEKLY;INTERVAL=²"),
         ("rrule", "FREQ=WEEKLY;INTERVAL=٣"),
-        ("rrule", "FREQ=WEEKLY;COUNT=１２"),
+        ("rrule", "FREQ=WEEKLY;COUNT=\uff11\uff12"  # full-width 12),
         ("rrule", "FREQ=WEEKLY;COUNT=" + "9" * 5000),
         ("rrule", "FREQ=WEEKLY;UNTIL=٢٠٢٧٠١٠١"),
     ],
@@ -221,7 +221,9 @@ def test_a_move_racing_with_the_end_of_its_series_is_404_not_a_server_error() ->
         mover = APIClient()
         mover.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         try:
-            outcome["response"] = mover.patch(f"/api/v1/appointments/{target.pk}/", {"location": "Room 2"}, format="json")
+            outcome["response"] = mover.patch(
+                f"/api/v1/appointments/{target.pk}/", {"location": "Room 2"}, format="json"
+            )
         except Exception as exc:
             outcome["error"] = exc
         finally:
