@@ -110,7 +110,7 @@ def _series_body(people: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         ("rrule", "FREQ=WEEKLY;BYDAY=TU;WKST=DAILY"),
         ("rrule", "FREQ=WEEKLY;INTERVAL=²"),
         ("rrule", "FREQ=WEEKLY;INTERVAL=٣"),
-        ("rrule", "FREQ=WEEKLY;COUNT=\uff11\uff12"  # full-width 12),
+        ("rrule", "FREQ=WEEKLY;COUNT=\uff11\uff12"),  # full-width 12
         ("rrule", "FREQ=WEEKLY;COUNT=" + "9" * 5000),
         ("rrule", "FREQ=WEEKLY;UNTIL=٢٠٢٧٠١٠١"),
     ],
