@@ -156,7 +156,8 @@ def test_filters_at_the_ends_of_the_calendar_never_fail(ehr_a: Persona, path: st
 
 
 def _occurrence_after_the_end(series_id: str) -> Appointment:
-    return Appointment.objects.filter(series_id=series_id, occurrence_date__gt=datetime.date(2026, 11, 20)).first()
+    occurrences = Appointment.objects.filter(series__pk=series_id, occurrence_date__gt=datetime.date(2026, 11, 20))
+    return occurrences.order_by("starts_at")[0]
 
 
 def test_moving_or_recording_an_occurrence_the_series_dropped_is_404(ehr_a: Persona, people: dict[str, Any]) -> None:

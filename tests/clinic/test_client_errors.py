@@ -3,6 +3,7 @@ large, and numbers written in other scripts' digits. Each is a 4xx in the API's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -138,3 +139,25 @@ def test_the_schema_documents_413_on_writes(db: None) -> None:
     assert "413" in patients["post"]["responses"]
     assert "413" not in patients["get"]["responses"]
     assert "413" in document["paths"]["/api/v1/patients/{id}/"]["patch"]["responses"]
+
+
+def test_no_operation_answers_a_deep_oversized_or_foreign_digit_request_with_a_5xx(
+    callers: dict[str, APIClient], settings: Any
+) -> None:
+    """The fuzz pass's deterministic core (`make fuzz` runs the long one), over every operation."""
+    document = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = LIMIT
+    too_large = '{"note": "' + "x" * LIMIT + '"}'
+    checked = 0
+    for template, item in document["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "00000000-0000-0000-0000-000000000001", template)
+        for method in (m.upper() for m in item if m in ("get", "post", "put", "patch", "delete")):
+            for who, api in callers.items():
+                deep = api.generic(method, path, TOO_DEEP_TO_DECODE, content_type="application/json")
+                big = api.generic(method, path, too_large, content_type="application/json")
+                digits = api.generic(method, path, QUERY_STRING="page_size=%C2%B2&cursor=%D9%A3")
+                for response in (deep, big, digits):
+                    assert response.status_code < 500, (method, path, who, response.status_code)
+                assert (deep.status_code, big.status_code) == (400, 413), (method, path, who)
+                checked += 1
+    assert checked > 100
