@@ -153,11 +153,13 @@ def test_no_operation_answers_a_deep_oversized_or_foreign_digit_request_with_a_5
         path = re.sub(r"\{[^}]+\}", "00000000-0000-0000-0000-000000000001", template)
         for method in (m.upper() for m in item if m in ("get", "post", "put", "patch", "delete")):
             for who, api in callers.items():
-                deep = api.generic(method, path, TOO_DEEP_TO_DECODE, content_type="application/json")
+                deep = api.generic(method, path, "[" * 2000 + "]" * 2000, content_type="application/json")
                 big = api.generic(method, path, too_large, content_type="application/json")
                 digits = api.generic(method, path, QUERY_STRING="page_size=%C2%B2&cursor=%D9%A3")
                 for response in (deep, big, digits):
                     assert response.status_code < 500, (method, path, who, response.status_code)
-                assert (deep.status_code, big.status_code) == (400, 413), (method, path, who)
+                # (A sample id that does not match the route's pattern is a 404 before any view.)
+                assert deep.status_code in (400, 404), (method, path, who, deep.status_code)
+                assert big.status_code in (413, 404), (method, path, who, big.status_code)
                 checked += 1
     assert checked > 100
