@@ -133,12 +133,15 @@ def test_a_page_size_that_is_not_ascii_digits_is_400_naming_it(
     assert (error["type"], error["code"], error["attr"]) == ("validation_error", "invalid", "page_size")
 
 
-def test_the_schema_documents_413_on_writes(db: None) -> None:
+def test_the_schema_documents_413_on_writes_and_the_out_of_range_code(db: None) -> None:
     document = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     patients = document["paths"]["/api/v1/patients/"]
     assert "413" in patients["post"]["responses"]
     assert "413" not in patients["get"]["responses"]
     assert "413" in document["paths"]["/api/v1/patients/{id}/"]["patch"]["responses"]
+    schemas = document["components"]["schemas"]
+    for component in ("AppointmentsCreateStartsAtErrorComponent", "AppointmentSeriesCreateStartsOnErrorComponent"):
+        assert "out_of_range" in schemas[component]["properties"]["code"]["enum"], component
 
 
 def test_no_operation_answers_a_deep_oversized_or_foreign_digit_request_with_a_5xx(
