@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 
-.PHONY: run test test-integration lint format typecheck bench clean
+.PHONY: run test test-integration fuzz lint format typecheck bench clean
 
 # mypy's Django plugin imports the settings: give it a configuration that connects to nothing.
 TYPECHECK_ENV := DJANGO_SECRET_KEY=typecheck-only-secret-key-0123456789abcdef \
@@ -32,6 +32,10 @@ test: $(STAMP)
 ## Only the tests that need real outside services (see .ci/run for the variables they read).
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
+
+## The long fuzz pass (minutes): no generated request gets a 5xx. AFTERCARE_FUZZ_EXAMPLES sets the budget.
+fuzz: $(STAMP)
+	AFTERCARE_FUZZ=1 $(BIN)/python -m pytest -m fuzz tests/fuzz $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

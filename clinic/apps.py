@@ -14,8 +14,11 @@ class ClinicConfig(AppConfig):
         from rest_framework.serializers import ModelSerializer
 
         from clinic.api import schema  # noqa: F401
-        from clinic.api.serializers import StrictCharField
+        from clinic.api.serializers import CalendarDateField, InstantField, StrictCharField
         from clinic.auth import signin  # noqa: F401  (the sign-in signal receivers)
 
         ModelSerializer.serializer_field_mapping[models.CharField] = StrictCharField
         ModelSerializer.serializer_field_mapping[models.TextField] = StrictCharField
+        # Dates and instants within the years the API accepts (see InstantField).
+        ModelSerializer.serializer_field_mapping[models.DateTimeField] = InstantField
+        ModelSerializer.serializer_field_mapping[models.DateField] = CalendarDateField

@@ -346,7 +346,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["clinic.auth.permissions.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["clinic.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "clinic.api.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["clinic.api.filters.FilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "clinic.api.schema.AutoSchema",
@@ -362,8 +362,11 @@ REST_FRAMEWORK = {
 DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_HANDLER_CLASS": "clinic.api.errors.ExceptionHandler",
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
-    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "406", "415", "422", "429"],
-    "ERROR_SCHEMAS": {"422": "clinic.api.errors.Error422ResponseSerializer"},
+    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "406", "413", "415", "422", "429"],
+    "ERROR_SCHEMAS": {
+        "413": "clinic.api.errors.Error413ResponseSerializer",
+        "422": "clinic.api.errors.Error422ResponseSerializer",
+    },
 }
 
 SPECTACULAR_SETTINGS = {

@@ -23,5 +23,6 @@ urlpatterns = [
     path("r/unsubscribe/", include("aftercare.reminders.unsubscribe")),
 ]
 
+handler400 = "clinic.api.errors.bad_request"
 handler404 = "clinic.api.errors.not_found"
 handler500 = "clinic.api.errors.server_error"

@@ -41,7 +41,7 @@ from aftercare.services.groups import (
 )
 from clinic.api.filters import BooleanFilter, InstantFilter, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import FastReadMixin
+from clinic.api.serializers import CalendarDateField, FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
@@ -56,7 +56,7 @@ class SupportGroupSerializer(FastReadMixin, serializers.ModelSerializer[SupportG
 
 class MembershipSerializer(serializers.ModelSerializer[GroupMembership]):
     patient = patient_field()
-    joined_on = serializers.DateField(required=False, help_text="Default: today.")
+    joined_on = CalendarDateField(required=False, help_text="Default: today.")
 
     class Meta:
         model = GroupMembership
@@ -66,7 +66,7 @@ class MembershipSerializer(serializers.ModelSerializer[GroupMembership]):
 
 class LeaveSerializer(serializers.Serializer[Any]):
     patient = patient_field()
-    left_on = serializers.DateField(required=False, help_text="Default: today.")
+    left_on = CalendarDateField(required=False, help_text="Default: today.")
 
 
 class GroupSessionSerializer(FastReadMixin, serializers.ModelSerializer[GroupSession]):

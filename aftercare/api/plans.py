@@ -19,7 +19,7 @@ from aftercare.selectors.schedule import plan_list
 from aftercare.services.plans import ACTIVITY_FIELDS, PLAN_FIELDS, plan_create, plan_transition, plan_update
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import FastReadMixin, StrictCharField
+from clinic.api.serializers import CalendarDateField, FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
@@ -105,7 +105,7 @@ class PlanSerializer(FastReadMixin, serializers.ModelSerializer[AftercarePlan]):
 
 
 class PlanTransitionSerializer(serializers.Serializer[Any]):
-    date = serializers.DateField(
+    date = CalendarDateField(
         required=False, help_text="Start date (activate) or end date (complete, discontinue); default today."
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
@@ -25,7 +26,7 @@ from aftercare.services.series import (
 )
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import StrictCharField
+from clinic.api.serializers import CalendarDateField, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, validate_time_zone
 
@@ -51,9 +52,8 @@ class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
     def validate_rrule(self, value: str) -> str:
         try:
             parse_rrule(value)
-        except Exception as exc:
-            messages = getattr(exc, "message_dict", {}).get("rrule") or [str(exc)]
-            raise serializers.ValidationError(messages) from None
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["rrule"]) from None
         return value
 
 
@@ -63,7 +63,7 @@ class SeriesEditSerializer(SeriesSerializer):
 
 
 class SeriesEndSerializer(serializers.Serializer[Any]):
-    ended_on = serializers.DateField(help_text="The last date that may have an occurrence.")
+    ended_on = CalendarDateField(help_text="The last date that may have an occurrence.")
 
 
 class SeriesFilter(StrictFilterSet):

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from aftercare.models import (
@@ -93,7 +94,11 @@ def appointment_move(*, appointment: Appointment, **fields: Any) -> Appointment:
     unknown = set(fields) - set(MOVABLE_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Cannot be changed once booked."))
-    locked = Appointment.objects.select_for_update(of=("self",)).select_related("activity__plan").get(pk=appointment.pk)
+    # 404, not a crash, when the appointment went between the caller's read and this lock (an
+    # occurrence its series dropped on ending or editing the series).
+    locked = get_object_or_404(
+        Appointment.objects.select_for_update(of=("self",)).select_related("activity__plan"), pk=appointment.pk
+    )
     if locked.attendance_status != AttendanceStatus.SCHEDULED:
         raise ValidationError({"attendance_status": f"A {locked.attendance_status} appointment cannot be changed."})
     changed = [name for name, value in fields.items() if getattr(locked, name) != value]
@@ -122,7 +127,7 @@ def attendance_record(
 ) -> Appointment:
     """Record (or correct) what happened. Every change is kept in the attendance history."""
     now = now or timezone.now()
-    locked = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    locked = get_object_or_404(Appointment.objects.select_for_update(), pk=appointment.pk)  # see appointment_move
     previous = locked.attendance_status
     if status not in AttendanceStatus.values:
         raise ValidationError({"status": f"{status!r} is not an attendance status."})

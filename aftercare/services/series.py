@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import zoneinfo
 from typing import Any
 
@@ -45,6 +46,11 @@ SERIES_FIELDS = (
 EDITABLE_FIELDS = ("clinician", "rrule", "local_start_time", "duration_minutes", "location", "telehealth_url")
 _ALLOWED_PARTS = {"FREQ", "INTERVAL", "BYDAY", "COUNT", "UNTIL", "WKST"}
 _MAX_INTERVAL = 8
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+# ASCII digits only: `str.isdigit()` also takes `²` (which `int()` refuses) and `int()` takes
+# Arabic-Indic or full-width digits, which no calendar means.
+_NUMBER = re.compile(r"[0-9]{1,3}")
+_UNTIL = re.compile(r"[0-9]{8}(T[0-9]{6}Z)?")
 
 
 def parse_rrule(text: str) -> dict[str, str]:
@@ -66,15 +72,19 @@ def parse_rrule(text: str) -> dict[str, str]:
     if "COUNT" in parts and "UNTIL" in parts:
         raise ValidationError({"rrule": "Give COUNT or UNTIL, not both."})
     interval = parts.get("INTERVAL", "1")
-    if not interval.isdigit() or not 1 <= int(interval) <= _MAX_INTERVAL:
+    if not _NUMBER.fullmatch(interval) or not 1 <= int(interval) <= _MAX_INTERVAL:
         raise ValidationError({"rrule": f"INTERVAL is a whole number from 1 to {_MAX_INTERVAL}."})
-    if "COUNT" in parts and (not parts["COUNT"].isdigit() or not 1 <= int(parts["COUNT"]) <= 520):
+    if "COUNT" in parts and (not _NUMBER.fullmatch(parts["COUNT"]) or not 1 <= int(parts["COUNT"]) <= 520):
         raise ValidationError({"rrule": "COUNT is a whole number from 1 to 520."})
     days = parts.get("BYDAY", "").split(",") if "BYDAY" in parts else []
-    if any(day not in {"MO", "TU", "WE", "TH", "FR", "SA", "SU"} for day in days):
+    if any(day not in _WEEKDAYS for day in days):
         raise ValidationError({"rrule": "BYDAY lists weekdays: MO, TU, WE, TH, FR, SA, SU."})
+    if parts.get("WKST", "MO") not in _WEEKDAYS:
+        raise ValidationError({"rrule": "WKST is a weekday: MO, TU, WE, TH, FR, SA, SU."})
     if "UNTIL" in parts:
         try:
+            if not _UNTIL.fullmatch(parts["UNTIL"]):
+                raise ValueError(parts["UNTIL"])
             _until(parts["UNTIL"])
         except ValueError:
             raise ValidationError({"rrule": "UNTIL is a date (YYYYMMDD) or a UTC time (YYYYMMDDTHHMMSSZ)."}) from None

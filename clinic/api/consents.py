@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import StrictCharField
+from clinic.api.serializers import CalendarDateField, InstantField, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import (
     CONSENT_CATEGORY_CHOICES,
@@ -62,7 +62,7 @@ class ConsentInputSerializer(serializers.Serializer[Any]):
             "is recorded (never those added later) and needs `expires_at`."
         ),
     )
-    expires_at = serializers.DateTimeField(
+    expires_at = InstantField(
         required=False, allow_null=True, help_text="When the consent ends. This or `expiry_event` is required."
     )
     expiry_event = StrictCharField(
@@ -71,7 +71,7 @@ class ConsentInputSerializer(serializers.Serializer[Any]):
         allow_blank=True,
         help_text="The event or condition on which the consent ends (e.g. 'end of probation'), if not a date.",
     )
-    signed_on = serializers.DateField(help_text="The date the patient signed.")
+    signed_on = CalendarDateField(help_text="The date the patient signed.")
 
 
 class ConsentSerializer(serializers.ModelSerializer[Consent]):

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
 from rest_framework import exceptions, serializers
 from rest_framework.settings import api_settings
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is larger than this server accepts."
+    default_code = "request_too_large"
 
 
 class IdempotencyKeyReused(exceptions.APIException):
@@ -39,6 +45,9 @@ class ExceptionHandler(BaseExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, DjangoValidationError):
             return django_validation_error_to_drf(exc)
+        if isinstance(exc, RequestDataTooBig):
+            # Raised wherever the body is first read, authentication included.
+            return RequestTooLarge()
         return super().convert_known_exceptions(exc)
 
 
@@ -53,11 +62,36 @@ class Error422ResponseSerializer(serializers.Serializer[Any]):
     errors = _Error422Serializer(many=True)  # type: ignore[assignment]
 
 
+class _Error413Serializer(serializers.Serializer[Any]):
+    code = serializers.ChoiceField(choices=[RequestTooLarge.default_code])
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class Error413ResponseSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["client_error"])
+    errors = _Error413Serializer(many=True)  # type: ignore[assignment]
+
+
 _JSON_PREFIXES = ("/api/", "/fhir/", "/o/")
 
 
 def _error(error_type: str, code: str, detail: str, status: int) -> JsonResponse:
     return JsonResponse({"type": error_type, "errors": [{"code": code, "detail": detail, "attr": None}]}, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A request Django refuses before any view (an oversized body, too many form fields): the
+    API's error shape under the API, Django's page elsewhere (the admin), 413 for a body too big."""
+    too_big = isinstance(exception, RequestDataTooBig)
+    if request.path.startswith(_JSON_PREFIXES):
+        if too_big:
+            return _error("client_error", RequestTooLarge.default_code, str(RequestTooLarge.default_detail), 413)
+        return _error("client_error", "bad_request", "Bad request.", 400)
+    response = defaults.bad_request(request, exception or Exception())
+    if too_big:
+        response.status_code = 413
+    return response
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
+
+_ASCII_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -12,7 +15,8 @@ class CursorPagination(pagination.CursorPagination):
 
     Ordered by creation time by default; `?ordering=updated_at` suits incremental sync with
     `updated_since`. A page size that is not a whole number from 1 to 200 is a 400, not silently
-    replaced by the default.
+    replaced by the default. Only ASCII digits count: `str.isdigit()` also takes `²` (which `int()`
+    refuses) and `int()` takes Arabic-Indic or full-width digits, which no client means to send.
     """
 
     ordering = ("-created_at", "-id")
@@ -24,7 +28,7 @@ class CursorPagination(pagination.CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        if not _ASCII_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= self.max_page_size:
             raise ValidationError(
                 {self.page_size_query_param: [f"Must be a whole number from 1 to {self.max_page_size}."]}
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -22,6 +23,39 @@ class StrictCharField(serializers.CharField):
             self.fail("invalid")
         value: str = super().to_internal_value(data)
         return value
+
+
+# The instants and dates the API accepts. Outside them a time-zone shift or an added duration
+# overflows Python's datetime (years 1 and 9999) and nothing real lies there: births, treatment,
+# appointments and consents all fall within these years.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2199
+_RANGE_TEXT = f"Must be in the years {EARLIEST_YEAR} to {LATEST_YEAR}."
+
+
+class InstantField(serializers.DateTimeField):
+    """DRF's DateTimeField, refusing instants outside the years the API accepts (code `out_of_range`)."""
+
+    default_error_messages = {"out_of_range": _RANGE_TEXT}
+
+    def to_internal_value(self, value: Any) -> Any:
+        instant = super().to_internal_value(value)
+        # In UTC as stored: 2199-12-31T23:00-05:00 is already year 2200 there.
+        if not EARLIEST_YEAR <= instant.astimezone(datetime.UTC).year <= LATEST_YEAR:
+            self.fail("out_of_range")
+        return instant
+
+
+class CalendarDateField(serializers.DateField):
+    """DRF's DateField, refusing dates outside the years the API accepts (code `out_of_range`)."""
+
+    default_error_messages = {"out_of_range": _RANGE_TEXT}
+
+    def to_internal_value(self, value: Any) -> datetime.date:
+        date = super().to_internal_value(value)
+        if not EARLIEST_YEAR <= date.year <= LATEST_YEAR:
+            self.fail("out_of_range")
+        return date
 
 
 _AS_IS = (
@@ -49,9 +83,10 @@ def _plain_step(name: str, field: serializers.Field[Any, Any, Any, Any]) -> Step
         return (name, f"{source}_id", "str") if field.pk_field is None else None
     if isinstance(field, serializers.UUIDField) and field.uuid_format == "hex_verbose":
         return name, source, "str"
-    if type(field) is serializers.DateField and getattr(field, "format", api_settings.DATE_FORMAT) == ISO_8601:
+    date_format = getattr(field, "format", api_settings.DATE_FORMAT)
+    if type(field) in (serializers.DateField, CalendarDateField) and date_format == ISO_8601:
         return name, source, "date"
-    if type(field) is serializers.DateTimeField and not hasattr(field, "timezone"):
+    if type(field) in (serializers.DateTimeField, InstantField) and not hasattr(field, "timezone"):
         if getattr(field, "format", api_settings.DATETIME_FORMAT) == ISO_8601:
             return name, source, "datetime"
         return None
