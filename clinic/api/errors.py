@@ -51,26 +51,26 @@ class ExceptionHandler(BaseExceptionHandler):
         return super().convert_known_exceptions(exc)
 
 
-class _Error422Serializer(serializers.Serializer[Any]):
-    code = serializers.ChoiceField(choices=[IdempotencyKeyReused.default_code])
-    detail = serializers.CharField()
-    attr = serializers.CharField(allow_null=True)
+def _one_code_error_response(status: int, code: str) -> type[serializers.Serializer[Any]]:
+    """The documented body of a 4xx with a single code, in the one error shape (for the schema)."""
+    item = type(
+        f"_Error{status}Serializer",
+        (serializers.Serializer,),
+        {
+            "code": serializers.ChoiceField(choices=[code]),
+            "detail": serializers.CharField(),
+            "attr": serializers.CharField(allow_null=True),
+        },
+    )
+    return type(
+        f"Error{status}ResponseSerializer",
+        (serializers.Serializer,),
+        {"type": serializers.ChoiceField(choices=["client_error"]), "errors": item(many=True)},
+    )
 
 
-class Error422ResponseSerializer(serializers.Serializer[Any]):
-    type = serializers.ChoiceField(choices=["client_error"])
-    errors = _Error422Serializer(many=True)  # type: ignore[assignment]
-
-
-class _Error413Serializer(serializers.Serializer[Any]):
-    code = serializers.ChoiceField(choices=[RequestTooLarge.default_code])
-    detail = serializers.CharField()
-    attr = serializers.CharField(allow_null=True)
-
-
-class Error413ResponseSerializer(serializers.Serializer[Any]):
-    type = serializers.ChoiceField(choices=["client_error"])
-    errors = _Error413Serializer(many=True)  # type: ignore[assignment]
+Error413ResponseSerializer = _one_code_error_response(413, RequestTooLarge.default_code)
+Error422ResponseSerializer = _one_code_error_response(422, IdempotencyKeyReused.default_code)
 
 
 _JSON_PREFIXES = ("/api/", "/fhir/", "/o/")
