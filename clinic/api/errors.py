@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import exceptions, serializers
 from rest_framework.settings import api_settings
 
@@ -65,7 +66,7 @@ def _one_code_error_response(status: int, code: str) -> type[serializers.Seriali
     return type(
         f"Error{status}ResponseSerializer",
         (serializers.Serializer,),
-        {"type": serializers.ChoiceField(choices=["client_error"]), "errors": item(many=True)},
+        {"type": serializers.ChoiceField(choices=ClientErrorEnum.choices), "errors": item(many=True)},
     )
 
 
