@@ -274,7 +274,14 @@ def test_filters_narrow_the_appointment_list(ehr_a: Persona) -> None:
     early = AppointmentFactory.create(
         clinic=ehr_a.clinic, patient=patient, starts_at=timezone.now() - datetime.timedelta(days=10)
     )
-    late = AppointmentFactory.create(clinic=ehr_a.clinic, patient=patient, attendance_status="missed")
+    # Its time set here: the factory's default moves back an hour with every appointment the session
+    # has made, and would fall before the cutoff once the suite has made a few dozen.
+    late = AppointmentFactory.create(
+        clinic=ehr_a.clinic,
+        patient=patient,
+        attendance_status="missed",
+        starts_at=timezone.now() - datetime.timedelta(days=2),
+    )
     ids = lambda params: {row["id"] for row in ehr_a.api.get(LIST, params).json()["results"]}  # noqa: E731
     assert ids({"attendance_status": "missed"}) == {str(late.pk)}
     cutoff = (timezone.now() - datetime.timedelta(days=5)).isoformat()
