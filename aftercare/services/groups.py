@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aftercare.models import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
-from aftercare.services.reminders import reminders_sync_group_session
+from aftercare.services.reminders import reminders_sync_group_membership, reminders_sync_group_session
 from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
 from clinic.models import Patient
@@ -50,6 +50,7 @@ def group_membership_add(*, group: SupportGroup, patient: Patient, joined_on: da
             membership.save(force_insert=True)
     except IntegrityError:
         raise ValidationError({"patient": "Already a member of this group."}) from None
+    reminders_sync_group_membership(membership=membership)
     return membership
 
 
@@ -62,6 +63,7 @@ def group_membership_end(*, membership: GroupMembership, left_on: datetime.date)
         raise ValidationError({"left_on": "Must not be before joined_on."})
     locked.left_on = left_on
     locked.save(update_fields=["left_on", "updated_at"])
+    reminders_sync_group_membership(membership=locked)
     return locked
 
 

@@ -186,6 +186,25 @@ def reminders_sync_patient(*, patient: Patient, now: datetime.datetime | None = 
 
 
 @transaction.atomic
+def reminders_sync_group_membership(*, membership: GroupMembership, now: datetime.datetime | None = None) -> int:
+    """A patient joined or left a group: reminders for the group's sessions already booked on the
+    days the membership covers (as booking them would have made), none pending for the days after
+    it ended. Returns rows created."""
+    now = now or timezone.now()
+    patient = membership.patient
+    clinic = membership.group.clinic
+    created = 0
+    sessions = GroupSession.objects.filter(group_id=membership.group_id, starts_at__gt=now, cancelled=False)
+    for session in sessions.order_by("starts_at"):
+        day = session.starts_at.astimezone(clinic.zone).date()
+        if membership.joined_on <= day and (membership.left_on is None or membership.left_on >= day):
+            created += _group_session_rows(session=session, patient=patient, clinic=clinic, now=now)
+        else:
+            _cancel(Reminder.objects.filter(group_session=session, patient=patient))
+    return created
+
+
+@transaction.atomic
 def reminder_missed_session(*, appointment: Appointment, now: datetime.datetime | None = None) -> Reminder | None:
     """'We missed you, call us' after a no-show, where the clinic has turned it on."""
     now = now or timezone.now()

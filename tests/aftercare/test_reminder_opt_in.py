@@ -130,3 +130,29 @@ def test_unsubscribing_from_a_reminders_link_cancels_the_pending_ones(ehr_a: Per
     link = unsubscribe_url(patient.pk).split("://", 1)[1].split("/", 1)[1]
     assert Client().post(f"/{link}").status_code == 200
     assert pending(patient) == []
+
+
+def test_joining_a_group_brings_reminders_for_its_sessions_already_booked_and_leaving_cancels_them(
+    ehr_a: Persona, clinic_a: Clinic
+) -> None:
+    patient = PatientFactory.create(clinic=clinic_a, reminders_opt_in=True)
+    group = SupportGroupFactory.create(clinic=clinic_a)
+    soon = timezone.now() + datetime.timedelta(days=4)
+    first, later = (
+        GroupSessionFactory.create(group=group, starts_at=start, ends_at=start + datetime.timedelta(hours=1))
+        for start in (soon, soon + datetime.timedelta(days=14))
+    )
+    assert not Reminder.objects.filter(patient=patient).exists()
+
+    response = ehr_a.api.post(f"/api/v1/support-groups/{group.pk}/members/", {"patient": str(patient.pk)})
+    assert response.status_code == 201, response.json()
+    assert pending(patient) == sorted((str(s.pk), offset) for s in (first, later) for offset in OFFSETS)
+
+    left_on = (soon + datetime.timedelta(days=7)).astimezone(clinic_a.zone).date()
+    response = ehr_a.api.post(
+        f"/api/v1/support-groups/{group.pk}/members/leave/",
+        {"patient": str(patient.pk), "left_on": left_on.isoformat()},
+    )
+    assert response.status_code == 200, response.json()
+    # The session before the last day keeps its reminders; the one after it has none pending.
+    assert pending(patient) == sorted((str(first.pk), offset) for offset in OFFSETS)
