@@ -11,13 +11,15 @@ from aftercare.models import (
     ActivityKind,
     AftercarePlan,
     Appointment,
+    GroupAttendance,
+    GroupMembership,
     GroupSession,
     PlanActivity,
     PlanStatus,
     SupportGroup,
     SupportGroupKind,
 )
-from clinic.models import Clinic, Role, User
+from clinic.models import Clinic, Patient, Role, User
 from tests.factories import ClinicFactory, MembershipFactory, PatientFactory
 
 
@@ -72,3 +74,15 @@ class GroupSessionFactory(factory.django.DjangoModelFactory[GroupSession]):
     group = factory.SubFactory(SupportGroupFactory)
     starts_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(hours=3))
     ends_at = factory.LazyAttribute(lambda o: o.starts_at + datetime.timedelta(hours=1))
+
+
+def group_dropout_ahead(clinic: Clinic, *, now: datetime.datetime) -> tuple[Patient, GroupSession]:
+    """A member who missed their group's last two sessions, and the session (yesterday) whose
+    attendance is still to be recorded: one more miss is a group dropout."""
+    group = SupportGroupFactory.create(clinic=clinic)
+    patient = PatientFactory.create(clinic=clinic, intake_date=now.date() - datetime.timedelta(days=100))
+    GroupMembership.objects.create(group=group, patient=patient, joined_on=now.date() - datetime.timedelta(days=90))
+    for weeks in (3, 2):
+        earlier = GroupSessionFactory.create(group=group, starts_at=now - datetime.timedelta(weeks=weeks))
+        GroupAttendance.objects.create(session=earlier, patient=patient, status="missed")
+    return patient, GroupSessionFactory.create(group=group, starts_at=now - datetime.timedelta(days=1))

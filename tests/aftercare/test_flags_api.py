@@ -297,16 +297,9 @@ def test_recording_attendance_evaluates_the_patient_after_commit(
 def test_recording_group_attendance_evaluates_everyone_recorded(
     ehr_a: Persona, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from aftercare.models import GroupAttendance, GroupMembership
-    from tests.aftercare.factories import GroupSessionFactory, SupportGroupFactory
+    from tests.aftercare.factories import group_dropout_ahead
 
-    group = SupportGroupFactory.create(clinic=ehr_a.clinic)
-    patient = PatientFactory.create(clinic=ehr_a.clinic, intake_date=NOW.date() - datetime.timedelta(days=100))
-    GroupMembership.objects.create(group=group, patient=patient, joined_on=NOW.date() - datetime.timedelta(days=90))
-    for weeks in (3, 2):
-        earlier = GroupSessionFactory.create(group=group, starts_at=NOW - datetime.timedelta(weeks=weeks))
-        GroupAttendance.objects.create(session=earlier, patient=patient, status="missed")
-    latest = GroupSessionFactory.create(group=group, starts_at=NOW - datetime.timedelta(days=1))
+    patient, latest = group_dropout_ahead(ehr_a.clinic, now=NOW)
     with django_capture_on_commit_callbacks(execute=True):
         response = ehr_a.api.post(
             f"/api/v1/group-sessions/{latest.pk}/attendance/",

@@ -16,7 +16,6 @@ from aftercare.models import (
     Appointment,
     AttendanceStatus,
     GroupAttendance,
-    GroupMembership,
     OutboxKind,
     OutboxMessage,
     RiskFlag,
@@ -29,7 +28,7 @@ from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
 from clinic.embedded import database_url
 from tasks.schedule import BEAT_SCHEDULE
-from tests.aftercare.factories import AppointmentFactory, GroupSessionFactory, SupportGroupFactory
+from tests.aftercare.factories import AppointmentFactory, group_dropout_ahead
 from tests.broker import CLOSED_BROKER_URL, publishing_to
 from tests.conftest import ROOT, Persona
 from tests.factories import PatientFactory
@@ -74,13 +73,7 @@ def test_recording_attendance_with_the_broker_down_answers_200_and_keeps_the_eva
 def test_group_attendance_recorded_with_the_broker_down_answers_200_and_is_evaluated_later(
     transactional_db: None, ehr_a: Persona
 ) -> None:
-    group = SupportGroupFactory.create(clinic=ehr_a.clinic)
-    patient = PatientFactory.create(clinic=ehr_a.clinic, intake_date=NOW.date() - datetime.timedelta(days=100))
-    GroupMembership.objects.create(group=group, patient=patient, joined_on=NOW.date() - datetime.timedelta(days=90))
-    for weeks in (3, 2):
-        earlier = GroupSessionFactory.create(group=group, starts_at=NOW - datetime.timedelta(weeks=weeks))
-        GroupAttendance.objects.create(session=earlier, patient=patient, status="missed")
-    latest = GroupSessionFactory.create(group=group, starts_at=NOW - datetime.timedelta(days=1))
+    patient, latest = group_dropout_ahead(ehr_a.clinic, now=NOW)
     with publishing_to(CLOSED_BROKER_URL):
         response = ehr_a.api.post(
             f"/api/v1/group-sessions/{latest.pk}/attendance/",
