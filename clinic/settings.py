@@ -142,6 +142,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The dashboard's header: who is signed in, for which clinic, what they may open.
+                "aftercare.dashboard.pages.dashboard_context",
             ],
         },
     },

@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/v1/", include("clinic.api.urls", namespace="api")),
     # Patients' one-click unsubscribe from reminder emails: the signed token is the credential.
     path("r/unsubscribe/", include("aftercare.reminders.unsubscribe")),
+    # The clinician dashboard (server-rendered pages for staff), from `/`.
+    path("", include("aftercare.dashboard.urls", namespace="dashboard")),
 ]
 
 handler400 = "clinic.api.errors.bad_request"

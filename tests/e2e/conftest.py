@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -72,3 +73,104 @@ def browser_visit() -> Iterator[Visit]:
             yield visit
         finally:
             browser.close()
+
+
+T = TypeVar("T")
+
+
+def off_the_loop(read: Callable[[], T]) -> T:
+    """A database read while the browser runs: Playwright's event loop owns this thread, and
+    Django refuses database calls from a thread that has one."""
+    from django.db import connections
+
+    def read_and_close() -> T:
+        try:
+            return read()
+        finally:
+            connections.close_all()  # the thread's own connection, not left open behind the test
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(read_and_close).result()
+
+
+# --- The dashboard: staff who sign in for real, and the checks every page must pass ----------------
+
+STAFF_PASSWORD = "a long enough pass phrase 2026"
+
+
+@dataclass(frozen=True)
+class StaffLogin:
+    """What a staff member types at the sign-in page: read from the database before the browser
+    starts (its event loop forbids database calls), so the code is computed from the key alone."""
+
+    username: str
+    password: str
+    key: bytes
+    step: int
+    digits: int
+    recovery_codes: tuple[str, ...]
+
+    def code(self) -> str:
+        from django_otp.oath import TOTP
+
+        totp = TOTP(self.key, step=self.step, digits=self.digits)
+        return str(totp.token()).zfill(self.digits)
+
+
+def staff_login(user: Any) -> StaffLogin:
+    """Give `user` (already saved) the suite's password, an authenticator and recovery codes."""
+    from clinic.services.mfa import mfa_enroll
+
+    user.set_password(STAFF_PASSWORD)
+    user.save(update_fields=["password"])
+    enrolment = mfa_enroll(user=user)
+    device = enrolment.device
+    return StaffLogin(
+        username=user.username,
+        password=STAFF_PASSWORD,
+        key=device.bin_key,
+        step=device.step,
+        digits=device.digits,
+        recovery_codes=tuple(enrolment.recovery_codes),
+    )
+
+
+def sign_in(
+    visit: Visit, base_url: str, login: StaffLogin, *, next_path: str = "", use_recovery: int | None = None
+) -> Any:
+    """The real sign-in: username, password and the authenticator's current code in one form.
+    A second sign-in of the same member inside one 30-second step takes a recovery code
+    (`use_recovery=i`): an authenticator code works once."""
+    page = visit.page
+    url = f"{base_url}/sign-in/" + (f"?next={next_path}" if next_path else "")
+    visit.open(url)
+    page.fill("input[name=username]", login.username)
+    page.fill("input[name=password]", login.password)
+    page.fill("input[name=code]", login.recovery_codes[use_recovery] if use_recovery is not None else login.code())
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    return page
+
+
+SERIOUS = {"serious", "critical"}
+
+
+def accessibility_problems(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it stands."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    problems = []
+    for violation in results.response.get("violations", []):
+        if violation.get("impact") in SERIOUS:
+            targets = [" ".join(node.get("target", [])) for node in violation.get("nodes", [])][:3]
+            problems.append(f"{violation['id']} ({violation['impact']}): {violation['help']} at {targets}")
+    return problems
+
+
+def check_page(visit: Visit) -> None:
+    """What every dashboard page must pass: no CSP violation or console error, no serious or
+    critical accessibility violation."""
+    assert visit.problems() == []
+    assert accessibility_problems(visit.page) == []

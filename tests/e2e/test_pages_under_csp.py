@@ -3,15 +3,13 @@ blocked, nothing complains in the console, and the API docs render the schema's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings
 
 from aftercare.reminders.unsubscribe import unsubscribe_url
-from tests.e2e.conftest import Visit
+from tests.e2e.conftest import Visit, off_the_loop
 from tests.factories import PatientFactory
 
 T = TypeVar("T")
@@ -53,21 +51,6 @@ def test_the_unsubscribe_page_works_under_the_policy(
     width = browser_visit.page.eval_on_selector("body", "element => getComputedStyle(element).maxWidth")
     assert width != "none", "the page's stylesheet did not apply"
     assert browser_visit.problems() == []
-
-
-def off_the_loop(read: Callable[[], T]) -> T:
-    """A database read while the browser runs: Playwright's event loop owns this thread, and
-    Django refuses database calls from a thread that has one."""
-    from django.db import connections
-
-    def read_and_close() -> T:
-        try:
-            return read()
-        finally:
-            connections.close_all()  # the thread's own connection, not left open behind the test
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(read_and_close).result()
 
 
 @pytest.fixture
