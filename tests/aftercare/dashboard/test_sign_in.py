@@ -84,7 +84,8 @@ def test_repeated_failures_lock_the_account_out(client: Client, db: None, settin
 def test_sign_in_returns_to_the_page_asked_for_but_never_to_another_site(client: Client, db: None) -> None:
     user, enrolment = _member()
     response = client.post(
-        "/sign-in/?next=https://evil.example/", {"username": user.username, "password": PASSWORD, "code": _code(enrolment)}
+        "/sign-in/?next=https://evil.example/",
+        {"username": user.username, "password": PASSWORD, "code": _code(enrolment)},
     )
     assert response["Location"] == "/"
     client.post("/sign-out/")
