@@ -173,6 +173,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # After sign-in, where no safe `next=` says otherwise (Django's default, /accounts/profile/, is no page here).
 LOGIN_REDIRECT_URL = "admin:index"
+# Staff sign in at the dashboard's page (the admin keeps its own for operators).
+LOGIN_URL = "dashboard:sign_in"
 
 # Staff sessions: a new one at every sign-in (Django), all of a user's others end when their
 # password changes (Django's session hash), idle and absolute limits (clinic.auth.signin).

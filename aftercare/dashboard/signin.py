@@ -20,7 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -159,6 +159,7 @@ def switch_clinic(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard:home")
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """`/`: the sign-in page for a visitor, the role's own start page for staff."""
     resolved = caller_for(request)

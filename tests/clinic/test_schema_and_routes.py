@@ -27,7 +27,11 @@ PUBLIC = {
     "/o/revoke_token/": "OAuth2 revocation (authenticates the client itself)",
     "/admin/login/": "the staff sign-in page",
     "/admin/logout/": "signing out",
+    "/sign-in/": "the dashboard's sign-in page",
+    "/sign-out/": "signing out of the dashboard",
 }
+# Where a signed-out visitor is sent instead: the admin's sign-in page, or the dashboard's.
+SIGN_IN_PAGES = ("/admin/login/", "/sign-in/")
 
 # Public by design, by prefix: the rest of the path is the credential itself.
 PUBLIC_PREFIXES = {
@@ -85,7 +89,7 @@ def test_every_route_outside_the_public_list_refuses_anonymous_callers(path: str
     for method in ("get", "post", "put", "patch", "delete"):
         response = getattr(anonymous, method)(path)
         if response.status_code == 302:
-            assert response["Location"].startswith("/admin/login/"), (method, path)
+            assert response["Location"].startswith(SIGN_IN_PAGES), (method, path)
         else:
             assert response.status_code in (401, 403, 405), (method, path, response.status_code)
 
