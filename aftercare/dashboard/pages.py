@@ -64,7 +64,7 @@ NAV = [
     NavItem("Clinic settings", "dashboard:clinic_settings", roles=frozenset({Role.ADMIN})),
 ]
 # Where each role starts after signing in: the first of these that it may open.
-HOME = {
+HOME: dict[str, list[str]] = {
     Role.ADMIN: ["dashboard:caseload", "dashboard:flags"],
     Role.CLINICIAN: ["dashboard:caseload", "dashboard:flags"],
     Role.CASE_MANAGER: ["dashboard:caseload", "dashboard:flags"],

@@ -53,7 +53,7 @@ def _device_for(user: User, code: str) -> Device | None:
 
 
 def has_authenticator(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return bool(TOTPDevice.objects.filter(user=user, confirmed=True).exists())
 
 
 class SignInForm(forms.Form):
@@ -75,7 +75,7 @@ class SignInForm(forms.Form):
         self.needs_enrolment = False
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         username, password = data.get("username"), data.get("password")
         if not username or not password:
             return data

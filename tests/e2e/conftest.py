@@ -158,7 +158,7 @@ SERIOUS = {"serious", "critical"}
 
 def accessibility_problems(page: Any) -> list[str]:
     """axe-core's serious and critical violations on the page as it stands."""
-    from axe_playwright_python.sync_playwright import Axe
+    from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 
     results = Axe().run(page)
     problems = []
