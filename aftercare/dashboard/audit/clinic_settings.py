@@ -49,7 +49,7 @@ def _history(caller: Caller) -> list[dict[str, Any]]:
     """The last changes to the clinic's policy and its risk rules, newest first, with who made
     them (three queries)."""
     rows: list[dict[str, Any]] = []
-    for model, what in (("clinic.ClinicHistory", "Reminder policy"), ("aftercare.RiskRuleSettingHistory", None)):
+    for model, what in (("clinic.ClinicHistory", "Clinic and reminder policy"), ("aftercare.RiskRuleSettingHistory", None)):
         history = apps.get_model(model).objects.select_related("pgh_context")
         history = history.filter(pgh_obj_id=caller.clinic.pk) if what else history.filter(clinic_id=caller.clinic.pk)
         for row in history.order_by("-pgh_created_at", "-pgh_id")[:HISTORY_ROWS]:

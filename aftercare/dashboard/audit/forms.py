@@ -123,7 +123,8 @@ class ReminderPolicyForm(forms.Form):
         label="Send reminders before each session",
         max_length=100,
         help_text=(
-            f"Comma separated, in hours (h) or minutes (m), e.g. 48h, 2h, 30m: up to {REMINDER_OFFSETS_MAX}, "
+            "Comma separated, in hours (h) or minutes (m), e.g. 48h, 2h, 30m (a number alone is hours): "
+            f"up to {REMINDER_OFFSETS_MAX}, "
             f"each from {REMINDER_OFFSET_MIN_MINUTES} minute to {REMINDER_OFFSET_MAX_MINUTES // (24 * 60)} days. "
             "Sessions booked from now on follow the change."
         ),
