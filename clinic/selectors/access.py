@@ -109,9 +109,7 @@ def access_actors(*, clinic: Clinic, events: Iterable[AccessEvent]) -> dict[str,
             user_ids.add(event.user_id)
     actors: dict[str, Actor] = {}
     if user_ids:
-        roles = dict(
-            StaffMembership.objects.filter(clinic=clinic, user_id__in=user_ids).values_list("user_id", "role")
-        )
+        roles = dict(StaffMembership.objects.filter(clinic=clinic, user_id__in=user_ids).values_list("user_id", "role"))
         labels = dict(Role.choices)
         for user in User.objects.filter(pk__in=user_ids).only("id", "username", "first_name", "last_name"):
             name = f"{user.first_name} {user.last_name}".strip() or user.username

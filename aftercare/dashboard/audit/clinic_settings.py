@@ -49,7 +49,10 @@ def _history(caller: Caller) -> list[dict[str, Any]]:
     """The last changes to the clinic's policy and its risk rules, newest first, with who made
     them (three queries)."""
     rows: list[dict[str, Any]] = []
-    for model, what in (("clinic.ClinicHistory", "Clinic and reminder policy"), ("aftercare.RiskRuleSettingHistory", None)):
+    for model, what in (
+        ("clinic.ClinicHistory", "Clinic and reminder policy"),
+        ("aftercare.RiskRuleSettingHistory", None),
+    ):
         history = apps.get_model(model).objects.select_related("pgh_context")
         history = history.filter(pgh_obj_id=caller.clinic.pk) if what else history.filter(clinic_id=caller.clinic.pk)
         for row in history.order_by("-pgh_created_at", "-pgh_id")[:HISTORY_ROWS]:
@@ -78,7 +81,6 @@ def clinic_settings(request: HttpRequest, caller: Caller) -> HttpResponse:
     settings = risk_rule_settings(clinic=clinic)
     policy = ReminderPolicyForm(initial=ReminderPolicyForm.initial_for(clinic), prefix="policy")
     risk = RiskThresholdsForm(settings=settings, prefix="risk")
-    status = 200
     if request.method == "POST":
         which = request.POST.get("form")
         if which == "policy":
@@ -112,6 +114,7 @@ def clinic_settings(request: HttpRequest, caller: Caller) -> HttpResponse:
                 else:
                     messages.success(request, "The risk rules are saved.")
                     return redirect("dashboard:clinic_settings")
-        status = 400
+    # A refused form comes back with its errors as a 200, the way browsers show a page without
+    # reporting a failed load.
     context = {"policy": policy, "risk": risk, "history": _history(caller)}
-    return render(request, "dashboard/audit/clinic_settings.html", context, status=status)
+    return render(request, "dashboard/audit/clinic_settings.html", context)

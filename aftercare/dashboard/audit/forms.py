@@ -83,9 +83,7 @@ class AccessLogFilterForm(DateRangeForm):
         required=False,
         choices=[("", "Anything"), *((action.value, LOG_ACTION_WORDS[action]) for action in AccessAction)],
     )
-    patient = forms.CharField(
-        label="Patient", required=False, max_length=100, help_text="MRN, or the start of a name."
-    )
+    patient = forms.CharField(label="Patient", required=False, max_length=100, help_text="MRN, or the start of a name.")
     patient_id = forms.UUIDField(required=False, widget=forms.HiddenInput())
 
     field_order = ["who", "action", "patient", "date_from", "date_to", "patient_id"]
@@ -93,8 +91,8 @@ class AccessLogFilterForm(DateRangeForm):
     def __init__(self, *args: Any, actors: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         who = self.fields["who"]
-        assert isinstance(who, forms.ChoiceField)
-        who.choices = [("", "Anyone"), *actors]
+        if isinstance(who, forms.ChoiceField):
+            who.choices = [("", "Anyone"), *actors]
 
 
 # --- the admin's settings ---------------------------------------------------------------------------
@@ -221,4 +219,6 @@ class RiskThresholdsForm(forms.Form):
 
     def fieldsets(self) -> list[tuple[Rule, str, list[forms.BoundField]]]:
         labels = dict(RiskRule.choices)
-        return [(rule, str(labels.get(rule.code, rule.code)), [self[name] for name in names]) for rule, names in self.rules]
+        return [
+            (rule, str(labels.get(rule.code, rule.code)), [self[name] for name in names]) for rule, names in self.rules
+        ]
