@@ -109,12 +109,13 @@ def _log_query(request: HttpRequest, caller: Caller) -> LogQuery:
         return LogQuery(form, False, AccessEvent.objects.none(), [])
     data = form.cleaned_data
     patient_ids: list[Any] | None = None
-    if data.get("patient_id"):
-        patient_ids = [data["patient_id"]]
-    elif data.get("patient"):
+    # A search typed in the box wins over the patient a link named.
+    if data.get("patient"):
         patient_ids = access_patients_matching(clinic=caller.clinic, text=data["patient"])
         if not patient_ids:
             form.add_error("patient", "No patient of this clinic has this MRN or name.")
+    elif data.get("patient_id"):
+        patient_ids = [data["patient_id"]]
     since, until = form.instants(caller.clinic.zone)
     events = access_event_list(
         clinic=caller.clinic,
@@ -145,7 +146,7 @@ def access_log(request: HttpRequest, caller: Caller) -> HttpResponse:
         for event, ids in zip(page, named, strict=True)
     ]
     filter_patient = None
-    if query.valid and query.form.cleaned_data.get("patient_id"):
+    if query.valid and query.form.cleaned_data.get("patient_id") and not query.form.cleaned_data.get("patient"):
         filter_patient = access_patient_names(clinic=caller.clinic, patient_ids=query.patient_ids).get(
             query.form.cleaned_data["patient_id"]
         )

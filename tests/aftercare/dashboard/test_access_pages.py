@@ -267,6 +267,7 @@ def test_the_access_log_filters_by_staff_member_action_and_patient_and_names_the
     assert shown("patient=MRN-4711") == [("Maya Okafor", "Listed records"), ("Maya Okafor", "Opened a record")]
     assert shown("patient=ada") == [("Tom Reyes", "Opened a record"), ("Maya Okafor", "Listed records")]
     assert shown(f"patient_id={other.pk}&action=list") == [("Maya Okafor", "Listed records")]
+    assert shown(f"patient_id={other.pk}&patient=MRN-4711&action=view") == [("Maya Okafor", "Opened a record")]
     nobody = auditor_client.get("/access-log/?patient=Zzyzx")
     assert "No patient of this clinic has this MRN or name." in nobody.content.decode()
     assert nobody.context["rows"] == []

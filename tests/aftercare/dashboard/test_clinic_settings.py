@@ -182,7 +182,7 @@ def test_the_admin_changes_risk_thresholds_and_the_history_names_the_admin(
     assert change.pgh_context.metadata["actor"] == f"user:{admin.pk}"
     page = admin_client.get(URL).content.decode()
     assert 'name="risk-consecutive_missed__medium_at" value="3"' in page
-    assert "Risk rule: consecutive missed" in page
+    assert "Risk rule: Consecutive missed sessions" in page
 
 
 def test_a_threshold_out_of_bounds_is_refused_next_to_its_box_and_nothing_is_written(
