@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -25,11 +24,12 @@ from aftercare.models import (
 )
 from aftercare.risk.rules import RULES
 from aftercare.services.flags import flag_transition
+from aftercare.services.risk import risk_rule_update
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.serializers import FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
-from clinic.models import Clinic, Role
+from clinic.models import Clinic
 
 _FLAG_FIELDS = [
     "id",
@@ -218,19 +218,14 @@ class RiskRuleViewSet(ClinicScopedViewSet):
         return Response(RiskRuleSerializer(_rule_view(pk, self._setting(pk))).data)
 
     def partial_update(self, request: Request, pk: str) -> Response:
-        if self.caller.role != Role.ADMIN:
-            raise PermissionDenied("Only a clinic admin may change the risk rules.")
-        setting = self._setting(pk)
+        if pk not in RULES:
+            raise NotFound()
         body = self.validated(partial=True)
-        current = setting.thresholds if setting is not None else {}
-        thresholds, errors = RULES[pk].validate({**current, **body.get("thresholds", {})})
-        if errors:
-            raise serializers.ValidationError({"thresholds": {name: [message] for name, message in errors.items()}})
-        with transaction.atomic():
-            setting, _ = RiskRuleSetting.objects.select_for_update().get_or_create(clinic=self.caller.clinic, rule=pk)
-            setting.enabled = body.get("enabled", setting.enabled)
-            setting.thresholds = thresholds
-            setting.updated_by = self.caller.user
-            setting.full_clean()
-            setting.save()
+        setting = risk_rule_update(
+            clinic=self.caller.clinic,
+            rule=pk,
+            enabled=body.get("enabled"),
+            thresholds=body.get("thresholds", {}),
+            by=self.caller,
+        )
         return Response(RiskRuleSerializer(_rule_view(pk, setting)).data)

@@ -142,6 +142,7 @@ class RiskFlagEvent(models.Model):
         return f"Flag event {self.pk}"
 
 
+@tracked
 class RiskRuleSetting(TimeStampedModel):
     """A clinic's own thresholds for one rule. Without a row the rule runs with its defaults."""
 

@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
 from clinic.models.base import TimeStampedModel
+from clinic.models.history import tracked
 from clinic.privacy import forbidden_words_in, validate_patient_visible
 
 # Bounds of a clinic's reminder policy. The database holds them too (the checks on Clinic; the
@@ -65,6 +66,7 @@ class User(AbstractUser):
         swappable = "AUTH_USER_MODEL"
 
 
+@tracked
 class Clinic(TimeStampedModel):
     """A tenant. Every patient, appointment and flag belongs to exactly one clinic."""
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from clinic.auth.caller import Caller
 from clinic.models import CARE_ROLES, Clinic, Patient, Role, StaffMembership, User
 from clinic.selectors.patients import care_staff_list
 
@@ -118,3 +121,47 @@ def membership_grant(*, user: User, clinic: Clinic, role: Role | str) -> StaffMe
         membership.full_clean()
         return membership
     return membership_update(membership=membership, role=role, is_active=True)
+
+
+@transaction.atomic
+def clinic_policy_update(
+    *,
+    clinic: Clinic,
+    by: Caller,
+    display_name: str,
+    phone: str,
+    reminder_sender_name: str,
+    reminder_offsets_minutes: list[int],
+    quiet_hours_start: datetime.time,
+    quiet_hours_end: datetime.time,
+    missed_session_message: bool,
+) -> Clinic:
+    """Change what a clinic's patients receive: the names and phone in reminders, when reminders go
+    out, and whether a missed session is followed by an email. Checked in full (the model's bounds
+    and neutrality rules) before anything is written; a refusal is a ValidationError naming each
+    field. Admins of the clinic only. Reminders already planned keep their times; sessions booked
+    from now on follow the new policy."""
+    if by.role != Role.ADMIN or by.clinic.pk != clinic.pk:
+        raise PermissionDenied("Only an admin of this clinic may change its policy.")
+    locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
+    locked.display_name = display_name
+    locked.phone = phone
+    locked.reminder_sender_name = reminder_sender_name
+    locked.reminder_offsets_minutes = list(reminder_offsets_minutes)
+    locked.quiet_hours_start = quiet_hours_start
+    locked.quiet_hours_end = quiet_hours_end
+    locked.missed_session_message = missed_session_message
+    locked.full_clean()
+    locked.save(update_fields=[*CLINIC_POLICY_FIELDS, "updated_at"])
+    return locked
+
+
+CLINIC_POLICY_FIELDS = (
+    "display_name",
+    "phone",
+    "reminder_sender_name",
+    "reminder_offsets_minutes",
+    "quiet_hours_start",
+    "quiet_hours_end",
+    "missed_session_message",
+)

@@ -1,0 +1,208 @@
+"""Reading the access log (clinic/models/access.py): filtered lists, keyset pages, the people
+behind the actor keys, and the CSV export the API and the dashboard both serve."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from clinic.models import AccessEvent, Clinic, IntegrationClient, Patient, Role, StaffMembership, User
+
+CSV_COLUMNS = [
+    "id", "at", "actor", "action", "object_type", "object_ids", "patient_ids",
+    "method", "path", "status_code", "ip", "request_id",
+]  # fmt: skip
+# The dashboard's export adds who the actor was, by name and role.
+CSV_NAMED_COLUMNS = [*CSV_COLUMNS, "actor_name", "actor_role"]
+CSV_CHUNK = 2000
+
+
+def access_event_list(
+    *,
+    clinic: Clinic,
+    patient_ids: Sequence[Any] | None = None,
+    actor: str | None = None,
+    actions: Iterable[str] = (),
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+) -> QuerySet[AccessEvent]:
+    """The clinic's events, newest first. `patient_ids`: events that touched any of these patients
+    (an overlap with the GIN-indexed `patient_ids`; an empty list matches nothing)."""
+    events = AccessEvent.objects.filter(clinic=clinic)
+    if patient_ids is not None:
+        if len(patient_ids) == 1:
+            events = events.filter(patient_ids__contains=[patient_ids[0]])
+        else:
+            events = events.filter(patient_ids__overlap=list(patient_ids))
+    if actor:
+        events = events.filter(actor=actor)
+    actions = list(actions)
+    if actions:
+        events = events.filter(action__in=actions)
+    if since is not None:
+        events = events.filter(at__gte=since)
+    if until is not None:
+        events = events.filter(at__lt=until)
+    return events.order_by("-at", "-id")
+
+
+# --- keyset pages: as fast on the millionth event as on the first -----------------------------------
+
+
+def access_cursor(event: AccessEvent) -> str:
+    return f"{event.at.isoformat()}~{event.pk}"
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime.datetime, uuid.UUID] | None:
+    at, _, pk = cursor.partition("~")
+    try:
+        moment = datetime.datetime.fromisoformat(at)
+        return (moment, uuid.UUID(pk)) if moment.tzinfo is not None else None
+    except ValueError:
+        return None
+
+
+def access_event_page(
+    events: QuerySet[AccessEvent], *, after: str = "", size: int = 50
+) -> tuple[list[AccessEvent], str | None]:
+    """One page of `events` (newest first) older than the cursor `after` (a cursor that does not
+    parse starts from the newest), and the cursor of the next page (None on the last)."""
+    position = _parse_cursor(after) if after else None
+    if position is not None:
+        at, pk = position
+        events = events.filter(Q(at__lt=at) | Q(at=at, id__lt=pk))
+    rows = list(events.order_by("-at", "-id")[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, access_cursor(rows[-1]) if more and rows else None
+
+
+# --- who acted: names and roles for actor keys, in a fixed number of queries -------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: str  # "Clinician", "Integration client", … or "" when unknown
+    is_client: bool = False
+
+
+UNKNOWN_ACTOR = Actor(name="Unknown", role="")
+
+
+def access_actors(*, clinic: Clinic, events: Iterable[AccessEvent]) -> dict[str, Actor]:
+    """The people and clients behind the events' actor keys (three queries, whatever the number
+    of events): staff by full name with their role in this clinic, clients by name."""
+    user_ids: set[Any] = set()
+    client_ids: set[Any] = set()
+    for event in events:
+        if event.client_id is not None:
+            client_ids.add(event.client_id)
+        elif event.user_id is not None:
+            user_ids.add(event.user_id)
+    actors: dict[str, Actor] = {}
+    if user_ids:
+        roles = dict(StaffMembership.objects.filter(clinic=clinic, user_id__in=user_ids).values_list("user_id", "role"))
+        labels = dict(Role.choices)
+        for user in User.objects.filter(pk__in=user_ids).only("id", "username", "first_name", "last_name"):
+            name = f"{user.first_name} {user.last_name}".strip() or user.username
+            actors[f"user:{user.pk}"] = Actor(name=name, role=str(labels.get(roles.get(user.pk, ""), "")))
+    if client_ids:
+        for client in IntegrationClient.objects.filter(pk__in=client_ids).only("id", "name"):
+            actors[f"client:{client.pk}"] = Actor(name=client.name, role="Integration client", is_client=True)
+    return actors
+
+
+def access_actor_choices(*, clinic: Clinic) -> list[tuple[str, str]]:
+    """Everyone who may appear in the clinic's log, by name, as (actor key, label): its staff
+    (former staff too) and its integration clients. Two queries."""
+    staff = [
+        (f"user:{user.pk}", f"{user.first_name} {user.last_name}".strip() or user.username)
+        for user in User.objects.filter(memberships__clinic=clinic).only("id", "username", "first_name", "last_name")
+    ]
+    clients = [
+        (f"client:{client.pk}", f"{client.name} (integration client)")
+        for client in IntegrationClient.objects.filter(clinic=clinic).only("id", "name")
+    ]
+    return sorted(staff, key=lambda choice: choice[1].casefold()) + sorted(
+        clients, key=lambda choice: choice[1].casefold()
+    )
+
+
+# --- the CSV export -----------------------------------------------------------------------------------
+
+
+class _Echo:
+    """csv.writer writes into this; each row goes straight to the response."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _row(event: AccessEvent) -> list[Any]:
+    return [
+        event.id, event.at.isoformat(), event.actor, event.action, event.object_type,
+        " ".join(map(str, event.object_ids)), " ".join(map(str, event.patient_ids)),
+        event.method, event.path, event.status_code, event.ip or "", event.request_id,
+    ]  # fmt: skip
+
+
+def access_events_csv(
+    events: QuerySet[AccessEvent], *, clinic: Clinic | None = None, names: bool = False
+) -> Iterator[str]:
+    """Every event of `events`, oldest first, as CSV lines (the header first), read from the
+    database in chunks through a server-side cursor. `names=True` adds the actor's name and role
+    (looked up once per chunk). An error part-way is raised, never turned into a clean end: the
+    download then fails rather than delivering a file that looks complete."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_NAMED_COLUMNS if names else CSV_COLUMNS)
+    rows = events.order_by("at", "id").iterator(chunk_size=CSV_CHUNK)
+    while chunk := list(islice(rows, CSV_CHUNK)):
+        if not names:
+            for event in chunk:
+                yield writer.writerow(_row(event))
+            continue
+        if clinic is None:
+            raise ValueError("names=True needs the clinic the roles are read in.")
+        actors = access_actors(clinic=clinic, events=chunk)
+        for event in chunk:
+            actor = actors.get(event.actor, UNKNOWN_ACTOR)
+            yield writer.writerow([*_row(event), actor.name, actor.role])
+
+
+# --- the patients an auditor asks about -------------------------------------------------------------
+
+PATIENT_MATCH_LIMIT = 50
+
+
+def access_patients_matching(*, clinic: Clinic, text: str, limit: int = PATIENT_MATCH_LIMIT) -> list[Any]:
+    """The ids of the clinic's patients an auditor's search names: an exact MRN, or every word the
+    start of the given or family name (at most `limit`, by name)."""
+    text = text.strip()
+    if not text:
+        return []
+    query = Q(external_id__iexact=text)
+    words = text.split()
+    if words:
+        by_name = Q()
+        for word in words:
+            by_name &= Q(given_name__istartswith=word) | Q(family_name__istartswith=word)
+        query |= by_name
+    patients = Patient.objects.filter(clinic=clinic).filter(query).order_by("family_name", "given_name", "id")
+    return list(patients.values_list("id", flat=True)[:limit])
+
+
+def access_patient_names(*, clinic: Clinic, patient_ids: Iterable[Any]) -> dict[Any, Patient]:
+    """The clinic's patients among `patient_ids` (one query), by id, with just what names them."""
+    ids = set(patient_ids)
+    if not ids:
+        return {}
+    patients = Patient.objects.filter(clinic=clinic, pk__in=ids).only("id", "given_name", "family_name", "external_id")
+    return {patient.pk: patient for patient in patients}
