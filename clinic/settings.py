@@ -484,6 +484,8 @@ else:
             "AFTERCARE_PUBLIC_URL must be set to the https:// address patients' links point to "
             f"(e.g. https://reminders.example.org) when DJANGO_DEBUG is not true, not {AFTERCARE_PUBLIC_URL!r}."
         )
+# How long the link that invites a new staff member works (it also dies once they set a password).
+AFTERCARE_INVITE_HOURS = env.int("AFTERCARE_INVITE_HOURS", default=72)
 AFTERCARE_HEALTH_BROKER_TIMEOUT = env.float("AFTERCARE_HEALTH_BROKER_TIMEOUT", default=2.0)
 # How long a reminder worker holds the rows it claimed (renewed as it works through them) and a
 # message it handed to the email backend. After a worker's death, its unsent rows go out again
