@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
 from clinic.models.base import TimeStampedModel
+from clinic.models.history import tracked
 from clinic.privacy import forbidden_words_in, validate_patient_visible
 
 # Bounds of a clinic's reminder policy. The database holds them too (the checks on Clinic; the
@@ -202,6 +203,7 @@ CARE_ROLES_SQL = ", ".join(f"'{role.value}'" for role in CARE_ROLES)
 ASSIGNED_CLINICIAN_CONSTRAINT = "patient_clinician_is_clinic_care_staff"
 
 
+@tracked
 class StaffMembership(TimeStampedModel):
     """A user's role in one clinic. A user may work for several clinics, with a role in each."""
 
