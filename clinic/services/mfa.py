@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -21,24 +22,30 @@ class Enrolment:
     device: TOTPDevice
 
 
-@transaction.atomic
-def mfa_enroll(*, user: User) -> Enrolment:
-    """Replaces whatever second factor the user had."""
-    TOTPDevice.objects.filter(user=user).delete()
-    StaticDevice.objects.filter(user=user).delete()
-    device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
-    recovery = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]
-    StaticToken.objects.bulk_create([StaticToken(device=recovery, token=code) for code in codes])
-    return Enrolment(otpauth_url=str(device.config_url), recovery_codes=codes, device=device)
-
-
 def _recovery_codes(user: User) -> list[str]:
     StaticDevice.objects.filter(user=user).delete()
     recovery = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
     codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]
     StaticToken.objects.bulk_create([StaticToken(device=recovery, token=code) for code in codes])
     return codes
+
+
+@transaction.atomic
+def mfa_enroll(*, user: User, key: str | None = None) -> Enrolment:
+    """Replaces whatever second factor the user had: a new authenticator (with `key`, hex, when
+    given: the demo keeps its users' keys across loads) and ten new recovery codes."""
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    extra = {"key": key} if key else {}
+    device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True, **extra)
+    codes = _recovery_codes(user)
+    return Enrolment(otpauth_url=str(device.config_url), recovery_codes=codes, device=device)
+
+
+def mfa_secret_text(device: TOTPDevice) -> str:
+    """The authenticator's key as people type it into an app: base32, in groups of four."""
+    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 def mfa_is_enrolled(*, user: User) -> bool:

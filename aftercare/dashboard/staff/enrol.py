@@ -8,7 +8,6 @@ is confirmed with a code from it.
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Any
 
@@ -25,13 +24,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django_otp import login as otp_login
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from aftercare.dashboard.pages import staff_page
 from aftercare.dashboard.signin import ENROL_SESSION_KEY, _next_url, _redirect_keeping_next
 from clinic.auth.caller import Caller
 from clinic.models import User
-from clinic.services.mfa import mfa_enrol_confirm, mfa_enrol_start, mfa_is_enrolled
+from clinic.services.mfa import mfa_enrol_confirm, mfa_enrol_start, mfa_is_enrolled, mfa_secret_text
 
 ENROL_MINUTES = 10
 ENROL_STARTED_KEY = "dashboard_enrol_started"
@@ -67,12 +65,6 @@ def _pending_user(request: HttpRequest) -> User | None:
         _end_pending(request)
         return None
     return user
-
-
-def otpauth_secret(device: TOTPDevice) -> str:
-    """The key as people type it into an app: base32, in groups of four."""
-    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
-    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 def qr_data_uri(text: str) -> str:
@@ -126,7 +118,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "form": form,
         "qr": qr_data_uri(str(device.config_url)),
-        "secret": otpauth_secret(device),
+        "secret": mfa_secret_text(device),
         "next": _next_url(request) or "",
         "minutes": ENROL_MINUTES,
     }
