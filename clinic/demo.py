@@ -27,8 +27,8 @@ from django.utils.text import slugify
 from clinic.auth.scopes import SCOPES
 from clinic.models import Clinic, IntegrationClient, Language, PatientStatus, Role, User
 from clinic.services.clinics import clinic_create, membership_grant
-from clinic.services.mfa import mfa_enroll, mfa_secret_text
 from clinic.services.integration import integration_client_create, integration_client_rotate_secret
+from clinic.services.mfa import mfa_enroll, mfa_secret_text
 from clinic.services.patients import patient_upsert
 
 DEMO_SLUG = "demo"

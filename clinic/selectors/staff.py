@@ -25,4 +25,3 @@ def staff_membership_list(*, clinic: Clinic) -> QuerySet[StaffMembership]:
         )
         .order_by("-is_active", "user__last_name", "user__first_name", "user__username")
     )
-

@@ -49,7 +49,7 @@ def mfa_secret_text(device: TOTPDevice) -> str:
 
 
 def mfa_is_enrolled(*, user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return bool(TOTPDevice.objects.filter(user=user, confirmed=True).exists())
 
 
 @transaction.atomic

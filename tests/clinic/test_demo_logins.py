@@ -94,5 +94,7 @@ def test_every_demo_role_signs_in_with_only_what_seed_demo_printed(db: None, set
         assert client.post("/sign-in/", form)["Location"] == "/", username
     # The next load keeps every key (an app holding it keeps working) and prints new codes.
     again = _printed(_seed())
-    assert {name: login["key"] for name, login in again.items()} == {name: login["key"] for name, login in logins.items()}
+    assert {name: login["key"] for name, login in again.items()} == {
+        name: login["key"] for name, login in logins.items()
+    }
     assert again["demo.admin"]["codes"] != logins["demo.admin"]["codes"]

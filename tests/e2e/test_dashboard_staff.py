@@ -52,7 +52,8 @@ def test_an_admin_invites_a_member_who_enrols_and_signs_in_then_uses_a_recovery_
     assert link.startswith(f"{live_server.url}/invite/")
     assert page.get_by_role("row", name=re.compile("Nadia Okafor")).is_visible()
     check_page(browser_visit)
-    assert len(mail.outbox) == 1 and link in mail.outbox[0].body
+    assert len(mail.outbox) == 1
+    assert link in mail.outbox[0].body
 
     # The admin signs out; the invitee opens the link and chooses a password.
     with page.expect_navigation():

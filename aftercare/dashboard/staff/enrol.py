@@ -98,7 +98,8 @@ def enrol(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         credentials = {"username": user.username}
         if AxesProxyHandler.is_locked(request, credentials):
-            return get_lockout_response(request, credentials=credentials)
+            locked: HttpResponse = get_lockout_response(request, credentials=credentials)
+            return locked
         try:
             codes = mfa_enrol_confirm(user=user, device_id=device.pk, code=form.cleaned_data["code"])
         except ValidationError as exc:

@@ -44,7 +44,9 @@ class _HandoverForm(forms.Form):
 
     def __init__(self, *args: Any, membership: StaffMembership, clinic: Clinic, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["reassign_to"].queryset = (
+        choice = self.fields["reassign_to"]
+        assert isinstance(choice, forms.ModelChoiceField)  # noqa: S101 (declared above)
+        choice.queryset = (
             care_staff_list(clinic=clinic).exclude(pk=membership.user_id).order_by("last_name", "first_name")
         )
 

@@ -113,10 +113,9 @@ def staff_member(request: HttpRequest, caller: Caller, membership_id: uuid.UUID)
     return render(request, "dashboard/staff/member.html", context, status=status)
 
 
-def _apply(
-    request: HttpRequest, caller: Caller, membership: StaffMembership, action: str, data: dict[str, Any]
-) -> str:
-    assert caller.user is not None
+def _apply(request: HttpRequest, caller: Caller, membership: StaffMembership, action: str, data: dict[str, Any]) -> str:
+    if caller.user is None:  # staff pages always have a staff member
+        raise ValidationError("Sign in as a staff member.")
     name = name_of(membership.user)
     if action == "role":
         membership_manage(

@@ -108,9 +108,7 @@ def test_a_recovery_code_from_enrolment_signs_in_later(client: Client, newcomer:
     assert response["Location"] == "/"
 
 
-def test_a_wrong_code_is_an_error_on_the_field_and_counts_as_a_failed_sign_in(
-    client: Client, newcomer: User
-) -> None:
+def test_a_wrong_code_is_an_error_on_the_field_and_counts_as_a_failed_sign_in(client: Client, newcomer: User) -> None:
     from axes.models import AccessAttempt
 
     _sign_in(client, newcomer)
