@@ -98,3 +98,55 @@ def test_an_admin_invites_a_member_who_enrols_and_signs_in_then_uses_a_recovery_
     assert "/sign-in/" not in page.url
     assert page.locator("button", has_text="Sign out").is_visible()
     check_page(browser_visit)
+
+
+@pytest.fixture
+def team(transactional_db: None) -> dict[str, Any]:
+    admin = MembershipFactory.create(role=Role.ADMIN, user__is_staff=False)
+    clinician = MembershipFactory.create(
+        clinic=admin.clinic, role=Role.CLINICIAN, user__first_name="Marcus", user__last_name="Oyelaran"
+    )
+    MembershipFactory.create(
+        clinic=admin.clinic, role=Role.CLINICIAN, user__first_name="Lucia", user__last_name="Ferreira"
+    )
+    staff_login(clinician.user)  # has an authenticator to reset
+    return {"admin": staff_login(admin.user), "clinician": clinician}
+
+
+def test_an_admin_changes_a_role_and_resets_an_authenticator_with_plain_forms(
+    live_server: Any, team: dict[str, Any], browser_visit: Visit
+) -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from clinic.models import StaffMembership
+    from tests.e2e.conftest import off_the_loop
+
+    clinician = team["clinician"]
+    page = sign_in(browser_visit, live_server.url, team["admin"], next_path="/staff/")
+    with page.expect_navigation():
+        page.click("a:has-text('Marcus Oyelaran')")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("h1").inner_text() == "Marcus Oyelaran"
+    check_page(browser_visit)
+
+    page.select_option("#id_role-role", Role.CASE_MANAGER)
+    with page.expect_navigation():
+        page.click("button:has-text('Change role')")
+    page.wait_for_load_state("networkidle")
+    assert "now case manager" in page.locator(".messages").inner_text()
+    check_page(browser_visit)
+
+    # Reset needs the box ticked: without it, an error next to it and nothing removed.
+    with page.expect_navigation():
+        page.click("button:has-text('Reset authenticator')")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#id_mfa-confirm_error").is_visible()
+    check_page(browser_visit)
+    assert off_the_loop(lambda: TOTPDevice.objects.filter(user=clinician.user).exists())
+    page.check("#id_mfa-confirm")
+    with page.expect_navigation():
+        page.click("button:has-text('Reset authenticator')")
+    page.wait_for_load_state("networkidle")
+    check_page(browser_visit)
+    assert not off_the_loop(lambda: TOTPDevice.objects.filter(user=clinician.user).exists())
+    assert off_the_loop(lambda: StaffMembership.objects.get(pk=clinician.pk).role) == Role.CASE_MANAGER

@@ -59,7 +59,9 @@ def staff(request: HttpRequest, caller: Caller) -> HttpResponse:
         "invite": request.session.pop(LINK_KEY, None),
         "invite_hours": int(invite_lifetime().total_seconds() // 3600),
     }
-    return render(request, "dashboard/staff/staff.html", context, status=400 if form.errors else 200)
+    # A form with errors is shown again with 200, as the sign-in page does (browsers report a 4xx
+    # page as a failed load).
+    return render(request, "dashboard/staff/staff.html", context)
 
 
 def _member_forms(
@@ -109,8 +111,7 @@ def staff_member(request: HttpRequest, caller: Caller, membership_id: uuid.UUID)
         "invite_hours": int(invite_lifetime().total_seconds() // 3600),
         **bound,
     }
-    status = 400 if any(form.errors for form in bound.values()) else 200
-    return render(request, "dashboard/staff/member.html", context, status=status)
+    return render(request, "dashboard/staff/member.html", context)
 
 
 def _apply(request: HttpRequest, caller: Caller, membership: StaffMembership, action: str, data: dict[str, Any]) -> str:

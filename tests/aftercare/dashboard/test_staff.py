@@ -158,10 +158,10 @@ def test_an_invitation_with_a_taken_username_or_a_bad_email_changes_nothing(
     client, _ = admin
     MembershipFactory.create(user__username="Nadia.Okafor")
     taken = _invite(client, settings, django_capture_on_commit_callbacks)
-    assert taken.status_code == 400
+    assert taken.status_code == 200
     assert 'id="id_invite-username_error"' in taken.content.decode()
     bad = _invite(client, settings, django_capture_on_commit_callbacks, **{"invite-username": "n", "invite-email": "x"})
-    assert bad.status_code == 400
+    assert bad.status_code == 200
     assert 'id="id_invite-email_error"' in bad.content.decode()
     assert not User.objects.filter(username="n").exists()
     assert StaffMembership.objects.filter(clinic=clinic).count() == 1
@@ -243,7 +243,7 @@ def test_a_role_change_that_leaves_patients_behind_asks_who_takes_them_over(
     successor = MembershipFactory.create(clinic=clinic, role=Role.CLINICIAN, user__first_name="Lucia")
     patients = PatientFactory.create_batch(2, clinic=clinic, assigned_clinician=clinician.user)
     asked = client.post(f"/staff/{clinician.pk}/", {"action": "role", "role-role": Role.FRONT_DESK})
-    assert asked.status_code == 400
+    assert asked.status_code == 200
     assert 'id="id_role-reassign_to_error"' in asked.content.decode()
     assert StaffMembership.objects.get(pk=clinician.pk).role == Role.CLINICIAN
     done = client.post(
@@ -281,10 +281,10 @@ def test_an_admin_cannot_demote_or_end_themselves_as_the_last_admin(clinic: Clin
     client, admin_user = admin
     own = StaffMembership.objects.get(user=admin_user, clinic=clinic)
     demoted = client.post(f"/staff/{own.pk}/", {"action": "role", "role-role": Role.AUDITOR})
-    assert demoted.status_code == 400
+    assert demoted.status_code == 200
     assert "no admin left" in demoted.content.decode()
     ended = client.post(f"/staff/{own.pk}/", {"action": "end"})
-    assert ended.status_code == 400
+    assert ended.status_code == 200
     assert "no admin left" in ended.content.decode()
     own.refresh_from_db()
     assert (own.role, own.is_active) == (Role.ADMIN, True)
@@ -303,7 +303,8 @@ def test_resetting_mfa_needs_a_confirmation_removes_the_devices_and_signs_the_me
     mfa_enroll(user=member)
     membership = StaffMembership.objects.get(user=member, clinic=clinic)
     unconfirmed = client.post(f"/staff/{membership.pk}/", {"action": "mfa"})
-    assert unconfirmed.status_code == 400
+    assert unconfirmed.status_code == 200
+    assert 'id="id_mfa-confirm_error"' in unconfirmed.content.decode()
     assert TOTPDevice.objects.filter(user=member).exists()
     done = client.post(f"/staff/{membership.pk}/", {"action": "mfa", "mfa-confirm": "on"})
     assert done.status_code == 302
