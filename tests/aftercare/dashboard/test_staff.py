@@ -341,3 +341,21 @@ def test_a_member_of_two_clinics_sees_the_second_after_switching_and_never_a_thi
     assert client.get(f"/staff/{elsewhere.pk}/").status_code == 404
     client.post("/clinic/", {"clinic": str(clinic.pk)})
     assert "Alma Here" in client.get("/staff/").content.decode()
+
+
+@pytest.mark.parametrize("staff_count", [3, 30])
+def test_a_members_page_costs_the_same_queries_whatever_the_clinic_size(
+    clinic: Clinic, admin: tuple[Client, User], staff_count: int, django_assert_max_num_queries: Any
+) -> None:
+    client, _ = admin
+    member = MembershipFactory.create(clinic=clinic, role=Role.CLINICIAN)
+    mfa_enroll(user=member.user)
+    for colleague in MembershipFactory.create_batch(staff_count, clinic=clinic, role=Role.CLINICIAN):
+        PatientFactory.create_batch(2, clinic=clinic, assigned_clinician=colleague.user)
+    PatientFactory.create_batch(staff_count, clinic=clinic, assigned_clinician=member.user)
+    with django_assert_max_num_queries(9):
+        response = client.get(f"/staff/{member.pk}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert f"<dd>{staff_count}</dd>" in body  # patients assigned
+    assert body.count("<option") >= 2 * (staff_count + 1)  # successors offered in both forms
