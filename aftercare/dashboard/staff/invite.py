@@ -7,11 +7,13 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
 
 from aftercare.dashboard.staff.enrol import enrol_pending_begin
 from aftercare.services.staff import invite_accept, invite_user
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("new_password1", "new_password2")
 def invite(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     user = invite_user(uidb64=uidb64, token=token)
