@@ -186,6 +186,9 @@ SESSION_COOKIE_AGE = env.int("AFTERCARE_SESSION_MAX_AGE_SECONDS", default=12 * 6
 AFTERCARE_ACCESS_LOG_SYNCHRONOUS = env.bool("AFTERCARE_ACCESS_LOG_SYNCHRONOUS", default=False)
 AFTERCARE_SESSION_IDLE_SECONDS = env.int("AFTERCARE_SESSION_IDLE_SECONDS", default=15 * 60)
 
+# How authenticator apps name the account they add (django-otp's otpauth:// URL and QR code).
+OTP_TOTP_ISSUER = "Aftercare"
+
 # Lock-out (django-axes): after AFTERCARE_SIGNIN_FAILURE_LIMIT failures, per account and per
 # client IP, for AFTERCARE_SIGNIN_LOCKOUT_MINUTES. Behind a reverse proxy, the client IP is the
 # one that many hops back in X-Forwarded-For (the proxies in between are trusted to append it).

@@ -84,9 +84,10 @@ class EnrolForm(forms.Form):
 @sensitive_post_parameters("code")
 def enrol(request: HttpRequest) -> HttpResponse:
     """`/enrol/`: the QR code and the key as text, and a box to confirm with a code."""
+    had_pending = ENROL_SESSION_KEY in request.session
     user = _pending_user(request)
     if user is None:
-        if ENROL_SESSION_KEY in request.session or request.method == "POST":
+        if had_pending or request.method == "POST":
             messages.error(request, "Setting up your authenticator took too long. Sign in again to continue.")
         return _redirect_keeping_next(reverse("dashboard:sign_in"), request)
     if mfa_is_enrolled(user=user):  # set up meanwhile (another tab): sign in with it
