@@ -2,7 +2,8 @@
 client. Idempotent. (`manage.py seed_demo` adds months of aftercare history on top.)
 
 Credentials are generated once and kept in `<data dir>/demo-credentials.json` (mode 0600), so a
-second run prints the same logins and creates nothing twice.
+second run prints the same logins (and the same authenticator keys) and creates nothing twice;
+the printed recovery codes are new at every load.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import datetime
 import json
 import os
 import random
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
@@ -25,6 +28,7 @@ from clinic.auth.scopes import SCOPES
 from clinic.models import Clinic, IntegrationClient, Language, PatientStatus, Role, User
 from clinic.services.clinics import clinic_create, membership_grant
 from clinic.services.integration import integration_client_create, integration_client_rotate_secret
+from clinic.services.mfa import mfa_enroll, mfa_secret_text
 from clinic.services.patients import patient_upsert
 
 DEMO_SLUG = "demo"
@@ -51,12 +55,24 @@ STAFF = [
 
 
 @dataclass(frozen=True)
+class DemoLogin:
+    """What a newcomer types at the sign-in page to be this demo user."""
+
+    user: User
+    member: DemoStaff
+    recovery_codes: list[str]
+    secret: str  # the authenticator's key, base32 as apps take it
+    key: str  # the same, hex (kept for the next load)
+
+
+@dataclass(frozen=True)
 class DemoOrganisation:
     clinic: Clinic
     staff: list[tuple[User, DemoStaff]]
     password: str
     client_id: str
     client_secret: str
+    logins: list[DemoLogin]
 
 
 def seed_organisation() -> DemoOrganisation:
@@ -69,11 +85,34 @@ def seed_organisation() -> DemoOrganisation:
         staff = _staff(clinic, password)
         _patients(clinic, [user for user, member in staff if member.role in (Role.CLINICIAN, Role.CASE_MANAGER)])
         client_id, client_secret = _client(clinic, saved)
-    _save(credentials_path, {"password": password, "client_id": client_id, "client_secret": client_secret})
-    return DemoOrganisation(clinic, staff, password, client_id, client_secret)
+        keys = saved.get("totp_keys")
+        logins = _second_factors(staff, keys if isinstance(keys, dict) else {})
+    _save(
+        credentials_path,
+        {
+            "password": password,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "totp_keys": {login.user.username: login.key for login in logins},
+        },
+    )
+    return DemoOrganisation(clinic, staff, password, client_id, client_secret, logins)
 
 
-def _load(path: Path) -> dict[str, str]:
+def _second_factors(staff: list[tuple[User, DemoStaff]], keys: dict[str, Any]) -> list[DemoLogin]:
+    """Every demo user's second factor: the same authenticator key at every load (an app that
+    holds it keeps working), and fresh recovery codes each time (each works once)."""
+    result = []
+    for user, member in staff:
+        saved = keys.get(user.username)
+        valid = isinstance(saved, str) and re.fullmatch(r"[0-9a-f]{40}", saved) is not None
+        enrolment = mfa_enroll(user=user, key=saved if valid else None)
+        device = enrolment.device
+        result.append(DemoLogin(user, member, enrolment.recovery_codes, mfa_secret_text(device), str(device.key)))
+    return result
+
+
+def _load(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
@@ -81,7 +120,7 @@ def _load(path: Path) -> dict[str, str]:
     return data if isinstance(data, dict) else {}
 
 
-def _save(path: Path, data: dict[str, str]) -> None:
+def _save(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
@@ -160,7 +199,7 @@ def _patients(clinic: Clinic, clinicians: list[User]) -> None:
         )
 
 
-def _client(clinic: Clinic, saved: dict[str, str]) -> tuple[str, str]:
+def _client(clinic: Clinic, saved: dict[str, Any]) -> tuple[str, str]:
     client = (
         IntegrationClient.objects.select_related("application").filter(clinic=clinic, name=DEMO_CLIENT_NAME).first()
     )

@@ -188,6 +188,9 @@ SESSION_COOKIE_AGE = env.int("AFTERCARE_SESSION_MAX_AGE_SECONDS", default=12 * 6
 AFTERCARE_ACCESS_LOG_SYNCHRONOUS = env.bool("AFTERCARE_ACCESS_LOG_SYNCHRONOUS", default=False)
 AFTERCARE_SESSION_IDLE_SECONDS = env.int("AFTERCARE_SESSION_IDLE_SECONDS", default=15 * 60)
 
+# How authenticator apps name the account they add (django-otp's otpauth:// URL and QR code).
+OTP_TOTP_ISSUER = "Aftercare"
+
 # Lock-out (django-axes): after AFTERCARE_SIGNIN_FAILURE_LIMIT failures, per account and per
 # client IP, for AFTERCARE_SIGNIN_LOCKOUT_MINUTES. Behind a reverse proxy, the client IP is the
 # one that many hops back in X-Forwarded-For (the proxies in between are trusted to append it).
@@ -489,6 +492,8 @@ else:
             "AFTERCARE_PUBLIC_URL must be set to the https:// address patients' links point to "
             f"(e.g. https://reminders.example.org) when DJANGO_DEBUG is not true, not {AFTERCARE_PUBLIC_URL!r}."
         )
+# How long the link that invites a new staff member works (it also dies once they set a password).
+AFTERCARE_INVITE_HOURS = env.int("AFTERCARE_INVITE_HOURS", default=72)
 AFTERCARE_HEALTH_BROKER_TIMEOUT = env.float("AFTERCARE_HEALTH_BROKER_TIMEOUT", default=2.0)
 # How long a reminder worker holds the rows it claimed (renewed as it works through them) and a
 # message it handed to the email backend. After a worker's death, its unsent rows go out again

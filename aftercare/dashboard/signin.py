@@ -117,7 +117,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, "This account has no authenticator yet: ask your clinic's administrator.")
             else:
                 request.session.cycle_key()
-                request.session[ENROL_SESSION_KEY] = form.user.pk
+                request.session[ENROL_SESSION_KEY] = str(form.user.pk)
                 return _redirect_keeping_next(enrol, request)
         elif form.device is not None:
             login(request, form.user, backend="django.contrib.auth.backends.ModelBackend")

@@ -204,6 +204,7 @@ CARE_ROLES_SQL = ", ".join(f"'{role.value}'" for role in CARE_ROLES)
 ASSIGNED_CLINICIAN_CONSTRAINT = "patient_clinician_is_clinic_care_staff"
 
 
+@tracked
 class StaffMembership(TimeStampedModel):
     """A user's role in one clinic. A user may work for several clinics, with a role in each."""
 

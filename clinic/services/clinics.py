@@ -165,3 +165,40 @@ CLINIC_POLICY_FIELDS = (
     "quiet_hours_end",
     "missed_session_message",
 )
+
+
+@transaction.atomic
+def membership_manage(
+    *,
+    membership: StaffMembership,
+    by: User,
+    role: Role | str,
+    is_active: bool,
+    reassign_to: User | None = None,
+    unassign_patients: bool = False,
+) -> StaffMembership:
+    """A clinic admin changes a member's role or ends their membership (the staff page). Only an
+    active admin of the membership's clinic may, and never so that the clinic is left without an
+    active admin (an admin cannot demote or deactivate themselves out of the last admin seat).
+    Patients assigned to the member are handed over as `membership_update` says."""
+    admins = list(
+        StaffMembership.objects.select_for_update()
+        .filter(clinic_id=membership.clinic_id, role=Role.ADMIN, is_active=True)
+        .values_list("user_id", flat=True)
+    )
+    if by.pk not in admins:
+        raise ValidationError("Only an admin of this clinic can change its staff.")
+    stays_admin = is_active and role == Role.ADMIN
+    if membership.user_id in admins and not stays_admin and len(admins) == 1:
+        raise ValidationError(
+            {"role": "The clinic would have no admin left: make someone else an admin first."}
+            if is_active
+            else {"__all__": "The clinic would have no admin left: make someone else an admin first."}
+        )
+    return membership_update(
+        membership=membership,
+        role=role,
+        is_active=is_active,
+        reassign_to=reassign_to,
+        unassign_patients=unassign_patients,
+    )

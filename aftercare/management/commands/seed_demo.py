@@ -11,7 +11,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from aftercare.demo import seed_history
 from aftercare.risk.engine import evaluate
 from clinic.demo import seed_organisation
-from clinic.services.mfa import mfa_enroll
 
 
 class Command(BaseCommand):
@@ -36,15 +35,16 @@ class Command(BaseCommand):
             write("  with months of plans, sessions, attendance and support groups.")
         flags = evaluate()  # what the hourly sweep would have found by now
         write(f"  risk sweep: {flags.raised} flags raised, {flags.left_alone + flags.escalated} already open.")
-        write("Staff logins (http://127.0.0.1:8000/admin/ for the admin):")
-        for _user, member in demo.staff:
+        address = f"{settings.AFTERCARE_PUBLIC_URL}/"
+        write(f"Staff sign-in: {address}  (every role; the Django admin at {address}admin/ is for operators)")
+        write("  Type the username and password, and in the code box one of that person's recovery codes")
+        write("  (each works once; new ones at every load), or the 6 digits of an authenticator app that")
+        write("  holds their key (the same key at every load).")
+        for login in demo.logins:
+            member = login.member
             write(f"  {member.username:<18} {member.role.label:<14} password: {demo.password}")
-        # Every staff sign-in needs a second factor: fresh demo authenticators at every load.
-        write("Their second factor (add the authenticator to an app, or use a recovery code once):")
-        for user, member in demo.staff:
-            enrolment = mfa_enroll(user=user)
-            write(f"  {member.username:<18} {enrolment.otpauth_url}")
-            write(f"  {'':<18} recovery codes: {' '.join(enrolment.recovery_codes[:3])}")
+            write(f"  {'':<18} recovery codes: {'  '.join(login.recovery_codes[:3])}")
+            write(f"  {'':<18} authenticator key: {login.secret}")
         write("Demo API client (OAuth2 client credentials, POST /o/token/):")
         write(f"  client_id:     {demo.client_id}")
         write(f"  client_secret: {demo.client_secret}")
