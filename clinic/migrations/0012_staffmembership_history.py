@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0010_policy_bounds'),
+        ('clinic', '0011_clinic_history'),
         ('pghistory', '0007_auto_20250421_0444'),
     ]
 
