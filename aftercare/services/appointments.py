@@ -26,7 +26,7 @@ from aftercare.services.reminders import (
 )
 from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
-from clinic.models import CARE_ROLES
+from clinic.models import CARE_ROLES, Clinic
 
 BOOKING_FIELDS = (
     "patient",
@@ -200,16 +200,16 @@ def attendance_record(
     return locked
 
 
-def checkin_opens_at(appointment: Appointment) -> datetime.datetime:
-    return appointment.starts_at - datetime.timedelta(minutes=appointment.clinic.checkin_opens_minutes)
+def checkin_opens_at(appointment: Appointment, clinic: Clinic) -> datetime.datetime:
+    return appointment.starts_at - datetime.timedelta(minutes=clinic.checkin_opens_minutes)
 
 
-def checkin_open(appointment: Appointment, *, now: datetime.datetime) -> bool:
-    """Whether the patient may be checked in now (for showing the button; the service decides)."""
+def checkin_open(appointment: Appointment, *, clinic: Clinic, now: datetime.datetime) -> bool:
+    """Whether the patient may be checked in now (to offer the button; the service decides)."""
     return (
         appointment.arrived_at is None
         and appointment.attendance_status == AttendanceStatus.SCHEDULED
-        and checkin_opens_at(appointment) <= now <= appointment.ends_at
+        and checkin_opens_at(appointment, clinic) <= now <= appointment.ends_at
     )
 
 
@@ -229,7 +229,7 @@ def appointment_check_in(*, appointment: Appointment, by: Caller, now: datetime.
         raise ValidationError({"attendance_status": "Attendance is already recorded for this appointment."})
     if locked.arrived_at is not None:
         raise ValidationError({"arrived_at": "The patient is already checked in."})
-    opens = checkin_opens_at(locked)
+    opens = checkin_opens_at(locked, locked.clinic)
     if now < opens:
         local = timezone.localtime(opens, locked.clinic.zone)
         raise ValidationError({"arrived_at": f"Check-in opens at {local:%H:%M} ({local:%a %d %b})."})
