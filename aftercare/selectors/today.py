@@ -45,7 +45,9 @@ def appointments_of_day(
     return appointments
 
 
-def group_sessions_between(*, clinic: Clinic, start: datetime.datetime, end: datetime.datetime) -> QuerySet[GroupSession]:
+def group_sessions_between(
+    *, clinic: Clinic, start: datetime.datetime, end: datetime.datetime
+) -> QuerySet[GroupSession]:
     return (
         GroupSession.objects.filter(group__clinic=clinic, starts_at__gte=start, starts_at__lt=end)
         .select_related("group")
@@ -53,9 +55,7 @@ def group_sessions_between(*, clinic: Clinic, start: datetime.datetime, end: dat
     )
 
 
-def support_groups_with_sessions(
-    *, clinic: Clinic, now: datetime.datetime, days: int = 14
-) -> QuerySet[SupportGroup]:
+def support_groups_with_sessions(*, clinic: Clinic, now: datetime.datetime, days: int = 14) -> QuerySet[SupportGroup]:
     """The clinic's groups (active first, by name), each with its sessions from `days` ago to
     `days` ahead in `window_sessions` (by time)."""
     window = GroupSession.objects.filter(

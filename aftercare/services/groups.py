@@ -11,7 +11,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from aftercare.models import GroupAttendance, GroupAttendanceStatus, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
+from aftercare.models import (
+    GroupAttendance,
+    GroupAttendanceStatus,
+    GroupMembership,
+    GroupSession,
+    OutsideMeeting,
+    SupportGroup,
+)
 from aftercare.services.appointments import may_correct_attendance
 from aftercare.services.reminders import reminders_sync_group_membership, reminders_sync_group_session
 from aftercare.services.risk import risk_evaluate_after_commit
@@ -109,7 +116,7 @@ def group_session_attendance_record(
     seen: set[Any] = set()
     for index, entry in enumerate(entries):
         patient, status = entry[0], entry[1]
-        reason = entry[2].strip() if len(entry) > 2 else ""  # type: ignore[misc]
+        reason = entry[2].strip() if len(entry) > 2 else ""
         if patient.pk in seen:
             errors[f"attendance.{index}.patient"] = "Listed twice."
         seen.add(patient.pk)

@@ -58,7 +58,9 @@ def test_check_in_opens_the_clinics_window_before_the_start(db: None) -> None:
 def test_the_default_window_is_sixty_minutes(db: None) -> None:
     clinic = ClinicFactory.create()
     assert clinic.checkin_opens_minutes == 60
-    appointment_check_in(appointment=appointment_at(clinic, NOW + datetime.timedelta(minutes=60)), by=staff(clinic), now=NOW)
+    appointment_check_in(
+        appointment=appointment_at(clinic, NOW + datetime.timedelta(minutes=60)), by=staff(clinic), now=NOW
+    )
     with pytest.raises(ValidationError):
         appointment_check_in(
             appointment=appointment_at(clinic, NOW + datetime.timedelta(minutes=61)), by=staff(clinic), now=NOW
@@ -89,7 +91,9 @@ def test_an_arrived_patient_is_then_marked_attended(db: None) -> None:
     with pytest.raises(ValidationError) as twice:
         appointment_check_in(appointment=appointment, by=desk, now=NOW)
     assert field_of(twice) == {"arrived_at"}
-    marked = attendance_record(appointment=appointment, status="attended", by=desk, now=NOW + datetime.timedelta(minutes=31))
+    marked = attendance_record(
+        appointment=appointment, status="attended", by=desk, now=NOW + datetime.timedelta(minutes=31)
+    )
     assert marked.attendance_status == "attended"
     assert marked.arrived_at == NOW
 
@@ -114,9 +118,13 @@ def test_the_same_staff_member_undoes_a_mark_within_the_window_without_a_reason(
     desk = staff(clinic)
     appointment = appointment_at(clinic, NOW - datetime.timedelta(minutes=5))
     attendance_record(appointment=appointment, status="missed", by=desk, now=NOW)
-    changed = attendance_record(appointment=appointment, status="attended", by=desk, now=NOW + datetime.timedelta(minutes=2))
+    changed = attendance_record(
+        appointment=appointment, status="attended", by=desk, now=NOW + datetime.timedelta(minutes=2)
+    )
     assert changed.attendance_status == "attended"
-    back = attendance_record(appointment=appointment, status="scheduled", by=desk, now=NOW + datetime.timedelta(minutes=4))
+    back = attendance_record(
+        appointment=appointment, status="scheduled", by=desk, now=NOW + datetime.timedelta(minutes=4)
+    )
     assert back.attendance_status == "scheduled"  # back to scheduled although it has started
     history = list(back.attendance_history.values_list("previous_status", "status", "reason"))
     assert history == [("scheduled", "missed", ""), ("missed", "attended", ""), ("attended", "scheduled", "")]
@@ -148,17 +156,23 @@ def test_only_the_staff_member_who_made_the_mark_may_undo_it(db: None) -> None:
     appointment = appointment_at(clinic, NOW - datetime.timedelta(minutes=5))
     attendance_record(appointment=appointment, status="missed", by=first, now=NOW)
     with pytest.raises(ValidationError) as other:
-        attendance_record(appointment=appointment, status="attended", by=second, now=NOW + datetime.timedelta(seconds=10))
+        attendance_record(
+            appointment=appointment, status="attended", by=second, now=NOW + datetime.timedelta(seconds=10)
+        )
     assert field_of(other) == {"reason"}
     ehr = integration_client(clinic, ["attendance:write"])
     by_ehr = Caller(clinic=clinic, scopes=frozenset({"attendance:write"}), client=ehr)
     attendance_record(appointment=appointment, status="late", by=by_ehr, reason="EHR says late", now=NOW)
     with pytest.raises(ValidationError):
-        attendance_record(appointment=appointment, status="attended", by=by_ehr, now=NOW + datetime.timedelta(seconds=10))
+        attendance_record(
+            appointment=appointment, status="attended", by=by_ehr, now=NOW + datetime.timedelta(seconds=10)
+        )
 
 
 def test_undoing_a_no_show_withdraws_the_we_missed_you_message(db: None) -> None:
-    clinic = ClinicFactory.create(missed_session_message=True, quiet_hours_start=datetime.time(0, 0), quiet_hours_end=datetime.time(0, 0))
+    clinic = ClinicFactory.create(
+        missed_session_message=True, quiet_hours_start=datetime.time(0, 0), quiet_hours_end=datetime.time(0, 0)
+    )
     desk = staff(clinic)
     appointment = appointment_at(clinic, NOW - datetime.timedelta(minutes=5))
     attendance_record(appointment=appointment, status="missed", by=desk, now=NOW)
@@ -176,5 +190,7 @@ def test_the_api_takes_a_mark_back_within_the_window(make_staff: Any) -> None:
     url = f"/api/v1/appointments/{appointment.pk}/attendance/"
     assert desk.api.post(url, {"status": "missed"}).status_code == 200
     assert desk.api.post(url, {"status": "attended"}).status_code == 200
-    Appointment.objects.filter(pk=appointment.pk).update(attendance_recorded_at=timezone.now() - datetime.timedelta(hours=1))
+    Appointment.objects.filter(pk=appointment.pk).update(
+        attendance_recorded_at=timezone.now() - datetime.timedelta(hours=1)
+    )
     assert desk.api.post(url, {"status": "missed", "reason": "Wrong row"}).status_code == 403

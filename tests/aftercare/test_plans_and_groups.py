@@ -11,7 +11,13 @@ from django.utils import timezone
 
 from aftercare.models import AftercarePlan, GroupAttendance, PlanStatus
 from clinic.models import Role
-from tests.aftercare.factories import AppointmentFactory, GroupSessionFactory, PlanFactory, SupportGroupFactory
+from tests.aftercare.factories import (
+    AppointmentFactory,
+    GroupSessionFactory,
+    PlanFactory,
+    SupportGroupFactory,
+    latest_change,
+)
 from tests.aftercare.test_journey import FULL_PLAN
 from tests.conftest import Persona
 from tests.factories import PatientFactory
@@ -178,7 +184,9 @@ def test_bulk_attendance_is_all_or_nothing(ehr_a: Persona, ehr_b: Persona) -> No
     assert not GroupAttendance.objects.exists()
     ok = ehr_a.api.post(url, {"attendance": [{"patient": str(mine.pk), "status": "attended"}]})
     assert ok.status_code == 200
-    changed = ehr_a.api.post(url, {"attendance": [{"patient": str(mine.pk), "status": "late", "reason": "Came at 7:20"}]})
+    changed = ehr_a.api.post(
+        url, {"attendance": [{"patient": str(mine.pk), "status": "late", "reason": "Came at 7:20"}]}
+    )
     assert [row["status"] for row in changed.json()] == ["late"]
     assert GroupAttendance.objects.count() == 1
 
@@ -199,7 +207,7 @@ def test_re_recording_a_different_status_over_a_recorded_one_needs_a_reason(ehr_
     assert corrected.status_code == 200
     row = GroupAttendance.objects.get(patient=missed)
     assert (row.status, row.reason) == ("attended", "Signed the sheet late")
-    assert row.history.order_by("pgh_id").last().reason == "Signed the sheet late"
+    assert latest_change(row).reason == "Signed the sheet late"
 
 
 def test_front_desk_records_group_attendance_but_cannot_correct_it(ehr_a: Persona, make_staff: Any) -> None:
@@ -207,7 +215,9 @@ def test_front_desk_records_group_attendance_but_cannot_correct_it(ehr_a: Person
     session = GroupSessionFactory.create(group=SupportGroupFactory.create(clinic=ehr_a.clinic))
     patient = PatientFactory.create(clinic=ehr_a.clinic)
     url = f"/api/v1/group-sessions/{session.pk}/attendance/"
-    assert front_desk.api.post(url, {"attendance": [{"patient": str(patient.pk), "status": "missed"}]}).status_code == 200
+    assert (
+        front_desk.api.post(url, {"attendance": [{"patient": str(patient.pk), "status": "missed"}]}).status_code == 200
+    )
     again = front_desk.api.post(url, {"attendance": [{"patient": str(patient.pk), "status": "missed"}]})
     assert again.status_code == 200  # the same status again changes nothing
     correction = [{"patient": str(patient.pk), "status": "attended", "reason": "Mistake"}]

@@ -24,7 +24,9 @@ def a_zone_where_the_next_hours_are_today() -> str:
     now = timezone.now()
     for zone in ("UTC", "Asia/Tokyo", "America/Chicago"):
         local = zoneinfo.ZoneInfo(zone)
-        if (now - datetime.timedelta(hours=1)).astimezone(local).date() == (now + datetime.timedelta(hours=2)).astimezone(local).date():
+        if (now - datetime.timedelta(hours=1)).astimezone(local).date() == (
+            now + datetime.timedelta(hours=2)
+        ).astimezone(local).date():
             return zone
     raise AssertionError("unreachable: the three zones are at least 6 hours apart")
 
@@ -85,7 +87,8 @@ def test_front_desk_checks_a_patient_in_before_the_start_and_marks_a_no_show(
     assert f"{day.arriving_name}: arrived." in page.get_by_role("status").inner_text()
     check_page(browser_visit)
     arrived = off_the_loop(lambda: Appointment.objects.get(pk=day.arriving))
-    assert arrived.arrived_at is not None and arrived.attendance_status == "scheduled"
+    assert arrived.arrived_at is not None
+    assert arrived.attendance_status == "scheduled"
     # The other patient did not come: No-show, then the row offers Undo.
     with page.expect_navigation():
         page.get_by_role("button", name=f"No-show: {day.absent_name}").click()
@@ -118,7 +121,9 @@ def group_evening(transactional_db: None) -> GroupEvening:
     clinician = MembershipFactory.create(clinic=clinic, role=Role.CLINICIAN, user__is_staff=False).user
     group = SupportGroupFactory.create(clinic=clinic, name="Wednesday peer group")
     starts_at = timezone.now() - datetime.timedelta(hours=1)
-    session = GroupSessionFactory.create(group=group, starts_at=starts_at, ends_at=starts_at + datetime.timedelta(hours=1))
+    session = GroupSessionFactory.create(
+        group=group, starts_at=starts_at, ends_at=starts_at + datetime.timedelta(hours=1)
+    )
     members = []
     for _ in range(4):
         patient = PatientFactory.create(clinic=clinic)

@@ -41,11 +41,9 @@ class RosterForm(forms.Form):
     """A status per row (preset to attended, or the recorded status) and, for rows already
     recorded, a reason box for changing them. One submit saves the whole session."""
 
-    def __init__(self, rows: Sequence[RosterRow], *args: Any, **kwargs: Any) -> None:
-        initial = {}
-        for row in rows:
-            initial[self.status_name(row)] = row.status or GroupAttendanceStatus.ATTENDED
-        super().__init__(*args, initial=initial, **kwargs)
+    def __init__(self, rows: Sequence[RosterRow], data: Any = None) -> None:
+        initial = {self.status_name(row): row.status or GroupAttendanceStatus.ATTENDED for row in rows}
+        super().__init__(data, initial=initial)
         self.rows = list(rows)
         for row in rows:
             name = f"{row.patient.given_name} {row.patient.family_name}"

@@ -60,7 +60,13 @@ def group_session(request: HttpRequest, caller: Caller, session_id: uuid.UUID) -
     rows = group_session_roster(session=session)
     if request.method == "POST":
         if not open_for_marks:
-            record(request, action=AccessAction.DENIED, object_type="group_session", object_ids=[session.pk], status_code=403)
+            record(
+                request,
+                action=AccessAction.DENIED,
+                object_type="group_session",
+                object_ids=[session.pk],
+                status_code=403,
+            )
             return render(request, "dashboard/403.html", {}, status=403)
         form = RosterForm(rows, request.POST)
         if form.is_valid():

@@ -46,14 +46,14 @@ MARKS = [
 ]
 _OUTCOMES = {AttendanceStatus.ATTENDED, AttendanceStatus.LATE, AttendanceStatus.MISSED, AttendanceStatus.EXCUSED}
 # What a status says at a glance without colour.
-SYMBOLS = {
+SYMBOLS: dict[str, str] = {
     AttendanceStatus.SCHEDULED: "○",
     AttendanceStatus.ATTENDED: "✓",
     AttendanceStatus.LATE: "◔",
     AttendanceStatus.MISSED: "✗",
-    AttendanceStatus.CANCELLED: "–",
-    AttendanceStatus.LATE_CANCELLED: "–",
-    AttendanceStatus.CANCELLED_BY_CLINIC: "–",
+    AttendanceStatus.CANCELLED: "⊘",
+    AttendanceStatus.LATE_CANCELLED: "⊘",
+    AttendanceStatus.CANCELLED_BY_CLINIC: "⊘",
     AttendanceStatus.EXCUSED: "E",
 }
 
@@ -94,7 +94,10 @@ def _rows(appointments: list[Appointment], caller: Caller, now: datetime.datetim
                 (value, label)
                 for value, label in MARKS
                 if (started or value not in _OUTCOMES)
-                and (value != AttendanceStatus.LATE_CANCELLED or appointment.starts_at - now <= datetime.timedelta(days=1))
+                and (
+                    value != AttendanceStatus.LATE_CANCELLED
+                    or appointment.starts_at - now <= datetime.timedelta(days=1)
+                )
             ]
         elif writes:
             if attendance_undoable(appointment, by=caller, now=now):
@@ -160,9 +163,9 @@ def _patient_name(appointment: Appointment) -> str:
 
 
 def _appointment(caller: Caller, appointment_id: uuid.UUID) -> Appointment:
-    return in_clinic(
-        Appointment.objects.select_related("patient", "clinician", "attendance_recorded_by"), caller, pk=appointment_id
-    )
+    queryset = Appointment.objects.select_related("patient", "clinician", "attendance_recorded_by")
+    appointment: Appointment = in_clinic(queryset, caller, pk=appointment_id)
+    return appointment
 
 
 def _service_error(exc: DjangoValidationError) -> str:
@@ -188,7 +191,9 @@ def appointment_mark(request: HttpRequest, caller: Caller, appointment_id: uuid.
     try:
         attendance_record(appointment=appointment, status=status, by=caller, reason=form.cleaned_data["reason"])
     except PermissionDenied:
-        record(request, action=AccessAction.DENIED, object_type="appointment", object_ids=[appointment.pk], status_code=403)
+        record(
+            request, action=AccessAction.DENIED, object_type="appointment", object_ids=[appointment.pk], status_code=403
+        )
         return render(request, "dashboard/403.html", {}, status=403)
     except DjangoValidationError as exc:
         if "reason" in getattr(exc, "message_dict", {}):
@@ -235,10 +240,10 @@ def appointment_correct(request: HttpRequest, caller: Caller, appointment_id: uu
     appointment = _appointment(caller, appointment_id)
     now = timezone.now()
     undoable = attendance_undoable(appointment, by=caller, now=now)
-    if appointment.attendance_status != AttendanceStatus.SCHEDULED and not (
-        undoable or may_correct_attendance(caller)
-    ):
-        record(request, action=AccessAction.DENIED, object_type="appointment", object_ids=[appointment.pk], status_code=403)
+    if appointment.attendance_status != AttendanceStatus.SCHEDULED and not (undoable or may_correct_attendance(caller)):
+        record(
+            request, action=AccessAction.DENIED, object_type="appointment", object_ids=[appointment.pk], status_code=403
+        )
         return render(request, "dashboard/403.html", {}, status=403)
     who = _who(request, caller)
     if request.method == "POST":
@@ -268,9 +273,7 @@ def appointment_correct(request: HttpRequest, caller: Caller, appointment_id: uu
                 return HttpResponseRedirect(_board_url(form.cleaned_data.get("who") or who, appointment))
     else:
         status = request.GET.get("status")
-        form = CorrectionForm(
-            initial={"status": status if status in AttendanceStatus.values else None, "who": who}
-        )
+        form = CorrectionForm(initial={"status": status if status in AttendanceStatus.values else None, "who": who})
     context = {
         "appointment": appointment,
         "form": form,
