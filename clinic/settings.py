@@ -499,6 +499,9 @@ AFTERCARE_HEALTH_BROKER_TIMEOUT = env.float("AFTERCARE_HEALTH_BROKER_TIMEOUT", d
 # message it handed to the email backend. After a worker's death, its unsent rows go out again
 # once this has run out; a message it was sending by then is marked in doubt.
 AFTERCARE_REMINDER_LEASE_SECONDS = env.int("AFTERCARE_REMINDER_LEASE_SECONDS", default=60)
+# How long the staff member who recorded an attendance mark may take it back (a mis-click)
+# without giving a correction reason.
+AFTERCARE_ATTENDANCE_UNDO_SECONDS = env.int("AFTERCARE_ATTENDANCE_UNDO_SECONDS", default=300)
 
 # --- Logging: one line per event, never a request body (request bodies carry PHI) -----------
 DJANGO_GUID = {"GUID_HEADER_NAME": "X-Request-ID", "VALIDATE_GUID": True, "UUID_FORMAT": "string"}

@@ -41,7 +41,7 @@ from aftercare.services.groups import (
 )
 from clinic.api.filters import BooleanFilter, InstantFilter, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import CalendarDateField, FastReadMixin
+from clinic.api.serializers import CalendarDateField, FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
@@ -81,6 +81,13 @@ class GroupSessionSerializer(FastReadMixin, serializers.ModelSerializer[GroupSes
 class AttendanceEntrySerializer(serializers.Serializer[Any]):
     patient = patient_field()
     status = serializers.ChoiceField(choices=GroupAttendanceStatus.choices)
+    reason = StrictCharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=1000,
+        help_text="Required to change a status already recorded for this patient at this session.",
+    )
 
 
 class BulkAttendanceSerializer(serializers.Serializer[Any]):
@@ -90,7 +97,7 @@ class BulkAttendanceSerializer(serializers.Serializer[Any]):
 class GroupAttendanceSerializer(serializers.ModelSerializer[GroupAttendance]):
     class Meta:
         model = GroupAttendance
-        fields = ["patient", "status", "recorded_by", "recorded_by_client", "updated_at"]
+        fields = ["patient", "status", "recorded_by", "recorded_by_client", "reason", "updated_at"]
 
 
 class OutsideMeetingSerializer(FastReadMixin, serializers.ModelSerializer[OutsideMeeting]):
@@ -247,6 +254,11 @@ class GroupSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
     @extend_schema(
         methods=["POST"],
         summary="Record attendance for several patients at once (all or nothing)",
+        description=(
+            "A first recording needs no reason. Changing a status already recorded is a correction: "
+            "the entry needs a `reason` and the caller a clinical role (or to be the EHR); an entry "
+            "repeating the recorded status leaves it as it was."
+        ),
         request=BulkAttendanceSerializer,
         responses={200: GroupAttendanceSerializer(many=True)},
         tags=["group-sessions"],
@@ -260,7 +272,10 @@ class GroupSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
 
     @idempotent
     def _record(self, request: Request, session: GroupSession) -> Response:
-        entries = [(item["patient"], item["status"]) for item in self.validated(BulkAttendanceSerializer)["attendance"]]
+        entries = [
+            (item["patient"], item["status"], item["reason"])
+            for item in self.validated(BulkAttendanceSerializer)["attendance"]
+        ]
         group_session_attendance_record(session=session, entries=entries, by=self.caller)
         return Response(GroupAttendanceSerializer(group_attendance_list(session=session), many=True).data)
 

@@ -108,6 +108,12 @@ class Appointment(TimeStampedModel):
     attendance_recorded_by_client = models.ForeignKey(
         IntegrationClient, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Arrival (check-in at the front desk) is not attendance: an arrived patient is still marked
+    # attended or late afterwards.
+    arrived_at = models.DateTimeField(null=True, blank=True, help_text="When the patient checked in.")
+    arrived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta(TimeStampedModel.Meta):
         constraints = [

@@ -90,6 +90,7 @@ class GroupAttendance(TimeStampedModel):
     recorded_by_client = models.ForeignKey(
         IntegrationClient, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    reason = models.TextField(blank=True, help_text="Why the recorded status was last corrected (kept in the history).")
 
     class Meta(TimeStampedModel.Meta):
         constraints = [models.UniqueConstraint(fields=["session", "patient"], name="group_attendance_one_per_session")]

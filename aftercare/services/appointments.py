@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
@@ -18,10 +19,14 @@ from aftercare.models import (
     AttendanceRecord,
     AttendanceStatus,
 )
-from aftercare.services.reminders import reminder_missed_session, reminders_sync_appointment
+from aftercare.services.reminders import (
+    reminder_missed_session,
+    reminder_missed_session_withdraw,
+    reminders_sync_appointment,
+)
 from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
-from clinic.models import CARE_ROLES
+from clinic.models import CARE_ROLES, Clinic
 
 BOOKING_FIELDS = (
     "patient",
@@ -115,17 +120,39 @@ def appointment_move(*, appointment: Appointment, **fields: Any) -> Appointment:
     return locked
 
 
-def _may_correct(by: Caller) -> bool:
+def may_correct_attendance(by: Caller) -> bool:
     # Front desk records what happened; changing a recorded outcome is for clinical staff, or
     # the EHR, which is the clinic's system of record.
     return by.client is not None or by.role in CARE_ROLES
+
+
+def undo_window() -> datetime.timedelta:
+    return datetime.timedelta(seconds=settings.AFTERCARE_ATTENDANCE_UNDO_SECONDS)
+
+
+def attendance_undoable(appointment: Appointment, *, by: Caller, now: datetime.datetime) -> bool:
+    """Whether `by` may still take back the recorded mark without a reason: a staff member, the
+    one who made it, within the undo window (a mis-click is not a correction)."""
+    return (
+        appointment.attendance_status != AttendanceStatus.SCHEDULED
+        and by.client is None
+        and by.user is not None
+        and appointment.attendance_recorded_by_id == by.user.pk
+        and appointment.attendance_recorded_by_client_id is None
+        and appointment.attendance_recorded_at is not None
+        and now - appointment.attendance_recorded_at <= undo_window()
+    )
 
 
 @transaction.atomic
 def attendance_record(
     *, appointment: Appointment, status: str, by: Caller, reason: str = "", now: datetime.datetime | None = None
 ) -> Appointment:
-    """Record (or correct) what happened. Every change is kept in the attendance history."""
+    """Record (or correct) what happened. Every change is kept in the attendance history.
+
+    The staff member who recorded a mark may change it (back to `scheduled` too) within
+    AFTERCARE_ATTENDANCE_UNDO_SECONDS without a reason; after that, or for anyone else, a change
+    is a correction: it needs a reason and a clinical role (or the EHR)."""
     now = now or timezone.now()
     locked = get_object_or_404(Appointment.objects.select_for_update(), pk=appointment.pk)  # see appointment_move
     previous = locked.attendance_status
@@ -137,13 +164,14 @@ def attendance_record(
         raise ValidationError({"status": "Attendance cannot be recorded before the appointment starts."})
     if status == AttendanceStatus.LATE_CANCELLED and locked.starts_at - now > datetime.timedelta(days=1):
         raise ValidationError({"status": "A cancellation more than a day ahead is 'cancelled', not 'late_cancelled'."})
-    correcting = previous != AttendanceStatus.SCHEDULED
+    undoing = attendance_undoable(locked, by=by, now=now)
+    correcting = previous != AttendanceStatus.SCHEDULED and not undoing
     if correcting:
-        if not _may_correct(by):
+        if not may_correct_attendance(by):
             raise PermissionDenied("Only clinical staff may correct recorded attendance.")
         if not reason.strip():
             raise ValidationError({"reason": "Say why the recorded attendance is being corrected."})
-    if status == AttendanceStatus.SCHEDULED and locked.starts_at <= now:
+    if status == AttendanceStatus.SCHEDULED and locked.starts_at <= now and not undoing:
         raise ValidationError({"status": "Only a future appointment can go back to 'scheduled'."})
     locked.attendance_status = status
     locked.attendance_recorded_at = now
@@ -166,5 +194,48 @@ def attendance_record(
     reminders_sync_appointment(appointment=locked, now=now)
     if status == AttendanceStatus.MISSED and previous == AttendanceStatus.SCHEDULED:
         reminder_missed_session(appointment=locked, now=now)
+    elif previous == AttendanceStatus.MISSED:
+        reminder_missed_session_withdraw(appointment=locked)
     risk_evaluate_after_commit([locked.patient_id])
+    return locked
+
+
+def checkin_opens_at(appointment: Appointment, clinic: Clinic) -> datetime.datetime:
+    return appointment.starts_at - datetime.timedelta(minutes=clinic.checkin_opens_minutes)
+
+
+def checkin_open(appointment: Appointment, *, clinic: Clinic, now: datetime.datetime) -> bool:
+    """Whether the patient may be checked in now (to offer the button; the service decides)."""
+    return (
+        appointment.arrived_at is None
+        and appointment.attendance_status == AttendanceStatus.SCHEDULED
+        and checkin_opens_at(appointment, clinic) <= now <= appointment.ends_at
+    )
+
+
+@transaction.atomic
+def appointment_check_in(*, appointment: Appointment, by: Caller, now: datetime.datetime | None = None) -> Appointment:
+    """The patient arrived. Not attendance: they are marked attended or late afterwards.
+
+    Check-in opens the clinic's `checkin_opens_minutes` before the start and closes when the
+    appointment ends."""
+    now = now or timezone.now()
+    locked = get_object_or_404(
+        Appointment.objects.select_for_update(of=("self",)).select_related("clinic"), pk=appointment.pk
+    )
+    if locked.attendance_status in CANCELLED_STATUSES:
+        raise ValidationError({"attendance_status": "A cancelled appointment cannot be checked in."})
+    if locked.attendance_status != AttendanceStatus.SCHEDULED:
+        raise ValidationError({"attendance_status": "Attendance is already recorded for this appointment."})
+    if locked.arrived_at is not None:
+        raise ValidationError({"arrived_at": "The patient is already checked in."})
+    opens = checkin_opens_at(locked, locked.clinic)
+    if now < opens:
+        local = timezone.localtime(opens, locked.clinic.zone)
+        raise ValidationError({"arrived_at": f"Check-in opens at {local:%H:%M} ({local:%a %d %b})."})
+    if now > locked.ends_at:
+        raise ValidationError({"arrived_at": "The appointment is over: record its attendance instead."})
+    locked.arrived_at = now
+    locked.arrived_by = by.user
+    locked.save(update_fields=["arrived_at", "arrived_by", "updated_at"])
     return locked

@@ -4,13 +4,22 @@ meetings outside the clinic that patients report themselves."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from aftercare.models import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
+from aftercare.models import (
+    GroupAttendance,
+    GroupAttendanceStatus,
+    GroupMembership,
+    GroupSession,
+    OutsideMeeting,
+    SupportGroup,
+)
+from aftercare.services.appointments import may_correct_attendance
 from aftercare.services.reminders import reminders_sync_group_membership, reminders_sync_group_session
 from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
@@ -78,32 +87,76 @@ def group_session_create(*, group: SupportGroup, **fields: Any) -> GroupSession:
     return session
 
 
+# One entry of a session's attendance: (patient, status) or (patient, status, reason); the reason
+# is needed only to change a status already recorded.
+AttendanceEntry = tuple[Patient, str] | tuple[Patient, str, str]
+
+
 @transaction.atomic
 def group_session_attendance_record(
-    *, session: GroupSession, entries: list[tuple[Patient, str]], by: Caller, now: datetime.datetime | None = None
+    *,
+    session: GroupSession,
+    entries: Sequence[AttendanceEntry],
+    by: Caller,
+    now: datetime.datetime | None = None,
 ) -> list[GroupAttendance]:
-    """Record everyone's attendance at a session in one go: all of it is saved, or none of it."""
+    """Record everyone's attendance at a session in one go: all of it is saved, or none of it.
+
+    A first recording needs no reason. Changing a status already recorded is a correction, as for
+    appointments: it needs a reason (for that entry) and a clinical role or the EHR. An entry that
+    repeats the recorded status leaves the row as it was."""
     now = now or timezone.now()
     locked = GroupSession.objects.select_for_update().get(pk=session.pk)
     if locked.cancelled:
         raise ValidationError({"attendance": "This session was cancelled."})
     if locked.starts_at > now:
         raise ValidationError({"attendance": "Attendance cannot be recorded before the session starts."})
+    parsed: list[tuple[Patient, str, str]] = []
+    errors: dict[str, str] = {}
     seen: set[Any] = set()
-    for index, (patient, _status) in enumerate(entries):
+    for index, entry in enumerate(entries):
+        patient, status = entry[0], entry[1]
+        reason = entry[2].strip() if len(entry) > 2 else ""
         if patient.pk in seen:
-            raise ValidationError({f"attendance.{index}.patient": "Listed twice."})
+            errors[f"attendance.{index}.patient"] = "Listed twice."
         seen.add(patient.pk)
+        if status not in GroupAttendanceStatus.values:
+            errors[f"attendance.{index}.status"] = f"{status!r} is not a group attendance status."
+        parsed.append((patient, status, reason))
+    if errors:
+        raise ValidationError(errors)
     existing = {row.patient_id: row for row in GroupAttendance.objects.select_for_update().filter(session=locked)}
-    result = []
-    for patient, status in entries:
-        row = existing.get(patient.pk) or GroupAttendance(session=locked, patient=patient)
-        row.status = status
+    corrections = [
+        (index, reason)
+        for index, (patient, status, reason) in enumerate(parsed)
+        if patient.pk in existing and existing[patient.pk].status != status
+    ]
+    if corrections and not may_correct_attendance(by):
+        raise PermissionDenied("Only clinical staff may correct recorded attendance.")
+    for index, reason in corrections:
+        if not reason:
+            errors[f"attendance.{index}.reason"] = "Say why the recorded attendance is being corrected."
+    if errors:
+        raise ValidationError(errors)
+    result, added, corrected = [], [], []
+    for patient, status, reason in parsed:
+        row = existing.get(patient.pk)
+        if row is None:
+            row = GroupAttendance(session=locked, patient=patient, status=status)
+            added.append(row)
+        elif row.status != status:
+            row.status, row.reason = status, reason
+            corrected.append(row)
+        else:
+            result.append(row)
+            continue
         row.recorded_by = by.user
         row.recorded_by_client = by.client
-        row.save()
         result.append(row)
-    risk_evaluate_after_commit([patient.pk for patient, _status in entries])
+    GroupAttendance.objects.bulk_create(added)  # one statement, whatever the group's size
+    for row in corrected:
+        row.save(update_fields=["status", "recorded_by", "recorded_by_client", "reason", "updated_at"])
+    risk_evaluate_after_commit([patient.pk for patient, _status, _reason in parsed])
     return result
 
 

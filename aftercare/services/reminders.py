@@ -229,3 +229,8 @@ def reminder_missed_session(*, appointment: Appointment, now: datetime.datetime 
         defaults={"clinic": clinic, "patient": appointment.patient, "send_at": send_at},
     )
     return reminder
+
+
+def reminder_missed_session_withdraw(*, appointment: Appointment) -> int:
+    """The no-show was taken back (undone or corrected): a 'we missed you' not yet sent stays unsent."""
+    return _cancel(Reminder.objects.filter(appointment=appointment, kind=ReminderKind.MISSED_SESSION))

@@ -29,6 +29,9 @@ REMINDER_OFFSETS_MAX = 6
 # At least 8 hours a day must be open for reminders, or they pile up at one minute of the day.
 QUIET_HOURS_MAX = datetime.timedelta(hours=16)
 _DAY = datetime.timedelta(days=1)
+# How long before an appointment a patient may be checked in (arrival at the front desk).
+CHECKIN_OPENS_MIN_MINUTES = 0
+CHECKIN_OPENS_MAX_MINUTES = 8 * 60
 
 
 def default_reminder_offsets() -> list[int]:
@@ -117,6 +120,14 @@ class Clinic(TimeStampedModel):
     missed_session_message = models.BooleanField(
         default=False, help_text="Email a patient who missed a session, asking them to call."
     )
+    checkin_opens_minutes = models.PositiveSmallIntegerField(
+        default=60,
+        validators=[MinValueValidator(CHECKIN_OPENS_MIN_MINUTES), MaxValueValidator(CHECKIN_OPENS_MAX_MINUTES)],
+        help_text=(
+            "How many minutes before an appointment's start a patient may be checked in "
+            f"({CHECKIN_OPENS_MIN_MINUTES} to {CHECKIN_OPENS_MAX_MINUTES})."
+        ),
+    )
 
     class Meta(TimeStampedModel.Meta):
         ordering = ["name"]
@@ -149,6 +160,13 @@ class Clinic(TimeStampedModel):
                 & ~models.Q(display_name__regex="[[:cntrl:]]")
                 & ~models.Q(reminder_sender_name__regex="[[:cntrl:]]"),
                 name="clinic_names_single_line",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    checkin_opens_minutes__gte=CHECKIN_OPENS_MIN_MINUTES,
+                    checkin_opens_minutes__lte=CHECKIN_OPENS_MAX_MINUTES,
+                ),
+                name="clinic_checkin_window_in_bounds",
             ),
         ]
 

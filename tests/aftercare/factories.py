@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import factory
+from django.apps import apps
 from django.utils import timezone
 
 from aftercare.models import (
@@ -86,3 +88,9 @@ def group_dropout_ahead(clinic: Clinic, *, now: datetime.datetime) -> tuple[Pati
         earlier = GroupSessionFactory.create(group=group, starts_at=now - datetime.timedelta(weeks=weeks))
         GroupAttendance.objects.create(session=earlier, patient=patient, status="missed")
     return patient, GroupSessionFactory.create(group=group, starts_at=now - datetime.timedelta(days=1))
+
+
+def latest_change(obj: Any) -> Any:
+    """The newest row of an object's change history (django-pghistory), with its context."""
+    model = apps.get_model(obj._meta.app_label, f"{type(obj).__name__}History")
+    return model.objects.filter(pgh_obj_id=obj.pk).order_by("pgh_id").last()

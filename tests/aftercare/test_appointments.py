@@ -200,6 +200,8 @@ def test_front_desk_records_attendance_but_cannot_correct_it(ehr_a: Persona, mak
     front_desk = make_staff(ehr_a.clinic, Role.FRONT_DESK)
     past = AppointmentFactory.create(clinic=ehr_a.clinic, patient=PatientFactory.create(clinic=ehr_a.clinic))
     assert attendance(front_desk, past, "attended").status_code == 200
+    # Past the undo window, a change is a correction.
+    Appointment.objects.filter(pk=past.pk).update(attendance_recorded_at=timezone.now() - datetime.timedelta(hours=1))
     assert attendance(front_desk, past, "missed", reason="Mistake").status_code == 403
     assert Appointment.objects.get(pk=past.pk).attendance_status == AttendanceStatus.ATTENDED
 

@@ -11,7 +11,13 @@ from django.utils import timezone
 
 from aftercare.models import AftercarePlan, GroupAttendance, PlanStatus
 from clinic.models import Role
-from tests.aftercare.factories import AppointmentFactory, GroupSessionFactory, PlanFactory, SupportGroupFactory
+from tests.aftercare.factories import (
+    AppointmentFactory,
+    GroupSessionFactory,
+    PlanFactory,
+    SupportGroupFactory,
+    latest_change,
+)
 from tests.aftercare.test_journey import FULL_PLAN
 from tests.conftest import Persona
 from tests.factories import PatientFactory
@@ -178,9 +184,45 @@ def test_bulk_attendance_is_all_or_nothing(ehr_a: Persona, ehr_b: Persona) -> No
     assert not GroupAttendance.objects.exists()
     ok = ehr_a.api.post(url, {"attendance": [{"patient": str(mine.pk), "status": "attended"}]})
     assert ok.status_code == 200
-    changed = ehr_a.api.post(url, {"attendance": [{"patient": str(mine.pk), "status": "late"}]})
+    changed = ehr_a.api.post(
+        url, {"attendance": [{"patient": str(mine.pk), "status": "late", "reason": "Came at 7:20"}]}
+    )
     assert [row["status"] for row in changed.json()] == ["late"]
     assert GroupAttendance.objects.count() == 1
+
+
+def test_re_recording_a_different_status_over_a_recorded_one_needs_a_reason(ehr_a: Persona) -> None:
+    session = GroupSessionFactory.create(group=SupportGroupFactory.create(clinic=ehr_a.clinic))
+    missed, came = PatientFactory.create(clinic=ehr_a.clinic), PatientFactory.create(clinic=ehr_a.clinic)
+    url = f"/api/v1/group-sessions/{session.pk}/attendance/"
+    first = [{"patient": str(missed.pk), "status": "missed"}, {"patient": str(came.pk), "status": "attended"}]
+    assert ehr_a.api.post(url, {"attendance": first}).status_code == 200
+    overwrite = [{"patient": str(came.pk), "status": "attended"}, {"patient": str(missed.pk), "status": "attended"}]
+    refused = ehr_a.api.post(url, {"attendance": overwrite})
+    assert refused.status_code == 400
+    assert attrs(refused) == {"attendance.1.reason"}
+    assert GroupAttendance.objects.get(patient=missed).status == "missed"
+    overwrite[1]["reason"] = "Signed the sheet late"
+    corrected = ehr_a.api.post(url, {"attendance": overwrite})
+    assert corrected.status_code == 200
+    row = GroupAttendance.objects.get(patient=missed)
+    assert (row.status, row.reason) == ("attended", "Signed the sheet late")
+    assert latest_change(row).reason == "Signed the sheet late"
+
+
+def test_front_desk_records_group_attendance_but_cannot_correct_it(ehr_a: Persona, make_staff: Any) -> None:
+    front_desk = make_staff(ehr_a.clinic, Role.FRONT_DESK)
+    session = GroupSessionFactory.create(group=SupportGroupFactory.create(clinic=ehr_a.clinic))
+    patient = PatientFactory.create(clinic=ehr_a.clinic)
+    url = f"/api/v1/group-sessions/{session.pk}/attendance/"
+    assert (
+        front_desk.api.post(url, {"attendance": [{"patient": str(patient.pk), "status": "missed"}]}).status_code == 200
+    )
+    again = front_desk.api.post(url, {"attendance": [{"patient": str(patient.pk), "status": "missed"}]})
+    assert again.status_code == 200  # the same status again changes nothing
+    correction = [{"patient": str(patient.pk), "status": "attended", "reason": "Mistake"}]
+    assert front_desk.api.post(url, {"attendance": correction}).status_code == 403
+    assert GroupAttendance.objects.get(patient=patient).status == "missed"
 
 
 def test_group_attendance_waits_for_the_session(ehr_a: Persona) -> None:

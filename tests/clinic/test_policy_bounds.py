@@ -142,7 +142,7 @@ def _clinic_form(clinic: Clinic, **changes: str) -> dict[str, str]:
         "slug": clinic.slug, "name": clinic.name, "display_name": clinic.display_name, "time_zone": clinic.time_zone,
         "phone": clinic.phone, "is_active": "on", "reminder_offsets_minutes": "2880,120",
         "quiet_hours_start": "21:00", "quiet_hours_end": "08:00", "reminder_sender_name": "",
-        **changes,
+        "checkin_opens_minutes": "60", **changes,
     }  # fmt: skip
 
 
@@ -162,6 +162,7 @@ def clinic_admin(clinic_a: Clinic) -> Client:
         ({"reminder_offsets_minutes": "2880,2880"}, "reminder_offsets_minutes"),
         ({"reminder_offsets_minutes": "0"}, "reminder_offsets_minutes"),
         ({"quiet_hours_start": "08:01", "quiet_hours_end": "08:00"}, "quiet_hours_end"),
+        ({"checkin_opens_minutes": "481"}, "checkin_opens_minutes"),
     ],
 )
 def test_the_admin_refuses_a_policy_out_of_bounds_naming_the_field(
