@@ -145,6 +145,8 @@ TEMPLATES = [
                 # The dashboard's header: who is signed in, for which clinic, what they may open.
                 "aftercare.dashboard.pages.dashboard_context",
             ],
+            # `{% load dashboard %}`: the dashboard is a package of the aftercare app, not an app.
+            "libraries": {"dashboard": "aftercare.dashboard.templatetags.dashboard"},
         },
     },
 ]
