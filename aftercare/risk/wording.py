@@ -18,7 +18,7 @@ from aftercare.models import RiskRule
 
 MISSED_STATUSES = frozenset({"missed", "late_cancelled"})
 
-_MISSED_PHRASE = {
+_MISSED_PHRASE: dict[str, str] = {
     RiskRule.CONSECUTIVE_MISSED: "Missed {n} in a row",
     RiskRule.MISSED_IN_WINDOW: "Missed {n} recently",
     RiskRule.EARLY_MISSED: "Missed {n} early in aftercare",

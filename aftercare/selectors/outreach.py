@@ -58,7 +58,9 @@ def last_attempts(attempt_ids: Iterable[Any], *, today: datetime.date) -> dict[A
     }
 
 
-def patient_last_attempts(*, clinic: Clinic, patient_ids: Iterable[Any], today: datetime.date) -> dict[Any, LastAttempt]:
+def patient_last_attempts(
+    *, clinic: Clinic, patient_ids: Iterable[Any], today: datetime.date
+) -> dict[Any, LastAttempt]:
     """The latest attempt for each patient named, by patient id: two queries, whatever the count."""
     ids = list(patient_ids)
     if not ids:

@@ -50,7 +50,8 @@ def test_an_ehr_logs_an_attempt_on_a_flag_and_reads_it_back_with_its_own_name_as
     assert response.status_code == 201, response.content
     body = response.json()
     assert response["Location"] == f"{URL}{body['id']}/"
-    assert body["by"] is None and body["by_client"] == str(ehr_a.client.pk)  # type: ignore[union-attr]
+    assert body["by"] is None
+    assert body["by_client"] == str(ehr_a.client.pk)  # type: ignore[union-attr]
     assert (body["flag"], body["follow_up_on"], body["note"]) == (str(flag.pk), follow_up, "Voicemail")
     assert ehr_a.api.get(f"{URL}{body['id']}/").json() == body
     attempt = OutreachAttempt.objects.get(pk=body["id"])
@@ -71,14 +72,13 @@ def test_the_read_and_write_scopes_are_needed(ehr_a: Persona, make_client: Any) 
     no_write = make_client(ehr_a.clinic, [s for s in SCOPES if s != "outreach:write"])
     assert no_read.api.get(URL).status_code == 403
     refused = no_write.api.post(URL, _body(patient), format="json")
-    assert refused.status_code == 403 and "outreach:write" in refused.json()["errors"][0]["detail"]
+    assert refused.status_code == 403
+    assert "outreach:write" in refused.json()["errors"][0]["detail"]
     assert not OutreachAttempt.objects.exists()
     assert make_client(ehr_a.clinic, ["outreach:read"]).api.get(URL).status_code == 200
 
 
-def test_the_roles_care_staff_write_the_auditor_reads_front_desk_neither(
-    clinic_a: Clinic, make_staff: Any
-) -> None:
+def test_the_roles_care_staff_write_the_auditor_reads_front_desk_neither(clinic_a: Clinic, make_staff: Any) -> None:
     assert {"outreach:read", "outreach:write"} <= ROLE_SCOPES[Role.CLINICIAN] & ROLE_SCOPES[Role.CASE_MANAGER]
     assert {"outreach:read", "outreach:write"} <= ROLE_SCOPES[Role.ADMIN]
     patient = PatientFactory.create(clinic=clinic_a)
@@ -138,7 +138,8 @@ def test_the_same_idempotency_key_replays_the_first_answer(ehr_a: Persona) -> No
     first = ehr_a.api.post(URL, _body(patient), format="json", HTTP_IDEMPOTENCY_KEY="call-1")
     again = ehr_a.api.post(URL, _body(patient), format="json", HTTP_IDEMPOTENCY_KEY="call-1")
     assert first.status_code == again.status_code == 201
-    assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
     other = ehr_a.api.post(URL, _body(patient, outcome="reached"), format="json", HTTP_IDEMPOTENCY_KEY="call-1")
     assert other.status_code == 422
     assert OutreachAttempt.objects.count() == 1
@@ -147,7 +148,9 @@ def test_the_same_idempotency_key_replays_the_first_answer(ehr_a: Persona) -> No
 def test_the_list_filters_by_patient_flag_and_updated_since_and_pages_by_cursor(ehr_a: Persona) -> None:
     flag = _flag(ehr_a.clinic)
     other = PatientFactory.create(clinic=ehr_a.clinic)
-    on_flag = [ehr_a.api.post(URL, _body(flag.patient, flag=str(flag.pk)), format="json").json()["id"] for _ in range(3)]
+    on_flag = [
+        ehr_a.api.post(URL, _body(flag.patient, flag=str(flag.pk)), format="json").json()["id"] for _ in range(3)
+    ]
     on_other = ehr_a.api.post(URL, _body(other), format="json").json()["id"]
 
     def ids(**query: Any) -> set[str]:
@@ -157,7 +160,8 @@ def test_the_list_filters_by_patient_flag_and_updated_since_and_pages_by_cursor(
     assert ids(flag=str(flag.pk)) == set(on_flag)
     assert ids(updated_since=(timezone.now() + datetime.timedelta(minutes=1)).isoformat()) == set()
     first = ehr_a.api.get(URL, {"page_size": 2}).json()
-    assert len(first["results"]) == 2 and first["next"]
+    assert len(first["results"]) == 2
+    assert first["next"]
     second = APIClient()
     second.credentials(HTTP_AUTHORIZATION=ehr_a.api._credentials["HTTP_AUTHORIZATION"])  # type: ignore[attr-defined]
     rest = second.get(first["next"]).json()["results"]

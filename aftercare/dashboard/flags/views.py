@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ServiceValidationError
 
@@ -55,7 +55,8 @@ def flag_list(request: HttpRequest, caller: Caller) -> HttpResponse:
     page = Paginator(flags, PAGE_SIZE).get_page(request.GET.get("page"))
     shown = list(page.object_list)
     attempts = last_attempts([getattr(flag, "last_attempt_id", None) for flag in shown], today=timezone.localdate())
-    kept = {key: value for key, value in request.GET.items() if key != "page"}
+    kept = request.GET.copy()
+    kept.pop("page", None)
     return show(
         request,
         "dashboard/flags/list.html",
@@ -63,7 +64,7 @@ def flag_list(request: HttpRequest, caller: Caller) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": [_row(flag, attempts) for flag in shown],
-            "query": urlencode(kept),
+            "query": kept.urlencode(),
         },
         object_type="dashboard.flags",
         object_ids=[flag.pk for flag in shown],
@@ -188,7 +189,9 @@ def patient_outreach(request: HttpRequest, caller: Caller, patient_id: Any) -> H
     """Log an attempt to reach the patient (linked to one of their flags when the form names it).
     GET shows the form on a page of its own; a refused POST shows it again with the errors."""
     patient = in_clinic(Patient.objects.all(), caller, pk=patient_id)
-    form = OutreachForm(request.POST or None, initial={"flag": request.GET.get("flag"), "next": request.GET.get("next")})
+    form = OutreachForm(
+        request.POST or None, initial={"flag": request.GET.get("flag"), "next": request.GET.get("next")}
+    )
     flag: RiskFlag | None = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
