@@ -137,3 +137,28 @@ def test_the_queue_is_usable_from_the_keyboard(live_server: Any, scene: Scene, b
     assert "severity=high" in page.url
     assert "No flags match these filters." in page.content()
     check_page(browser_visit)
+
+
+def test_a_refused_outreach_form_says_why_next_to_the_field(
+    live_server: Any, scene: Scene, browser_visit: Visit
+) -> None:
+    page = sign_in(browser_visit, live_server.url, scene.login, next_path=f"/flags/{scene.flag_id}/")
+    key = scene.flag_id
+    page.fill(f"#outreach-attempted-at-{key}", "2199-01-01T10:00")
+    with page.expect_navigation():
+        page.click("button >> text=Log attempt")
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Log an outreach attempt")
+    assert page.locator("#id_outreach-attempted_at_error").inner_text().endswith("An attempt cannot be in the future.")
+    check_page(browser_visit)
+    # Corrected and sent again from the keyboard, it lands back on the flag.
+    page.fill("#id_outreach-attempted_at", "")
+    page.select_option("#id_outreach-outcome", "reached")
+    page.focus("#id_outreach-note")
+    page.keyboard.type("Spoke to him")
+    page.keyboard.press("Tab")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    assert page.url == f"{live_server.url}/flags/{scene.flag_id}/"
+    assert "Spoke to him" in page.locator("table.outreach-log").inner_text()
