@@ -2,6 +2,7 @@ from aftercare.api.appointments import AppointmentViewSet
 from aftercare.api.dashboard import DashboardViewSet
 from aftercare.api.flags import FlagViewSet, RiskRuleViewSet
 from aftercare.api.groups import GroupSessionViewSet, OutsideMeetingViewSet, SupportGroupViewSet
+from aftercare.api.outreach import OutreachAttemptViewSet
 from aftercare.api.plans import PlanViewSet
 from aftercare.api.reminders import ReminderViewSet
 from aftercare.api.series import SeriesViewSet
@@ -17,6 +18,7 @@ router.register("outside-meetings", OutsideMeetingViewSet, basename="outside-mee
 router.register("reminders", ReminderViewSet, basename="reminder")
 router.register("flags", FlagViewSet, basename="flag")
 router.register("risk-rules", RiskRuleViewSet, basename="risk-rule")
+router.register("outreach-attempts", OutreachAttemptViewSet, basename="outreach-attempt")
 router.register("dashboard", DashboardViewSet, basename="dashboard")
 
 urlpatterns = router.urls

@@ -26,6 +26,7 @@ from aftercare.models.flags import (
 )
 from aftercare.models.groups import GroupAttendance, GroupMembership, GroupSession, OutsideMeeting, SupportGroup
 from aftercare.models.outbox import OutboxKind, OutboxMessage
+from aftercare.models.outreach import OutreachAttempt, OutreachChannel, OutreachOutcome
 from aftercare.models.plans import AftercarePlan, PlanActivity
 from aftercare.models.reminders import DigestSent, Reminder, ReminderKind, ReminderStatus
 from aftercare.models.summary import RiskSummary
@@ -52,6 +53,9 @@ __all__ = [
     "Medication",
     "OutboxKind",
     "OutboxMessage",
+    "OutreachAttempt",
+    "OutreachChannel",
+    "OutreachOutcome",
     "OutsideMeeting",
     "OutsideMeetingKind",
     "PlanActivity",

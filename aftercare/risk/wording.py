@@ -56,3 +56,52 @@ def flag_reason(rule: str, evidence: Sequence[dict[str, Any]], zone: zoneinfo.Zo
             )
         return "No attended session since discharge"
     return str(RiskRule(rule).label) if rule in RiskRule.values else rule
+
+
+# --- One line per evidence item, with its context --------------------------------------------------
+
+_DID = {
+    "missed": "missed",
+    "late_cancelled": "cancelled late",
+    "attended": "attended",
+    "late": "came late to",
+    "cancelled": "cancelled",
+    "cancelled_by_clinic": "had cancelled by the clinic",
+    "excused": "was excused from",
+}
+
+
+def local_moment(moment: datetime.datetime, zone: zoneinfo.ZoneInfo | None = None) -> str:
+    """ "Wed 14 Oct 12:00" in the zone given, else the one the page renders in."""
+    return dateformat.format(moment.astimezone(zone) if zone else timezone.localtime(moment), "D j M H:i")
+
+
+def evidence_line(
+    rule: str,
+    item: dict[str, Any],
+    *,
+    what: str | None,
+    plan_start: datetime.date | None = None,
+    discharged_on: datetime.date | None = None,
+    zone: zoneinfo.ZoneInfo | None = None,
+) -> str:
+    """ "missed individual therapy Wed 14 Oct 12:00, day 29 of the plan".
+
+    `what` names the session (an appointment's kind, a group's name; None when it is gone); the
+    context is the day after discharge for the discharge rule, else the day of the plan the
+    session fell in (when it did)."""
+    status = str(item.get("status") or "")
+    moment = _instant(item.get("starts_at"))
+    if what is None:
+        what = "a group session" if item.get("type") == "group_session" else "a session"
+    line = f"{_DID.get(status, status.replace('_', ' '))} {what}"
+    if moment is None:
+        return line
+    line += f" {local_moment(moment, zone)}"
+    day = (moment.astimezone(zone) if zone else timezone.localtime(moment)).date()
+    if rule == RiskRule.POST_DISCHARGE_GAP and discharged_on is not None and day >= discharged_on:
+        days = (day - discharged_on).days
+        line += ", the day of discharge" if days == 0 else f", {days} day{'s' if days != 1 else ''} after discharge"
+    elif plan_start is not None and day >= plan_start:
+        line += f", day {(day - plan_start).days + 1} of the plan"
+    return line

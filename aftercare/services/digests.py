@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core import mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -76,7 +77,8 @@ def digest_counts(*, clinic: Clinic, day: datetime.date) -> dict[Any, DigestCoun
 
 
 def _message(clinic: Clinic, user: User, counts: DigestCounts, connection: Any) -> mail.EmailMultiAlternatives:
-    link = f"{settings.AFTERCARE_PUBLIC_URL}/admin/"
+    # The flag queue in the dashboard (signed out, the sign-in page comes first, then the queue).
+    link = settings.AFTERCARE_PUBLIC_URL + reverse("dashboard:flags")
     lines = [
         f"Good morning. Your day at {clinic.name}:",
         "",

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core import mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError
@@ -79,8 +80,8 @@ def _recipients(flag: RiskFlag) -> list[User]:
 
 def _message(flag: RiskFlag, user: User, connection: Any) -> mail.EmailMultiAlternatives:
     # No patient name, rule or detail: a staff inbox is read on phones and shared screens too.
-    # The flag in the API the dashboard reads (a staff session opens it after signing in).
-    link = f"{settings.AFTERCARE_PUBLIC_URL}/api/v1/flags/{flag.pk}/"
+    # The flag's page in the dashboard (signed out, the sign-in page comes first, then this page).
+    link = settings.AFTERCARE_PUBLIC_URL + reverse("dashboard:flag", kwargs={"flag_id": flag.pk})
     text = (
         "A patient you care for has a new high-priority flag that needs a look today.\n\n"
         f"Sign in to review it: {link}\n"

@@ -22,6 +22,8 @@ SCOPES: dict[str, str] = {
     "attendance:write": "Record attendance",
     "flags:read": "Read risk flags",
     "flags:write": "Acknowledge, resolve and dismiss risk flags",
+    "outreach:read": "Read the outreach log: attempts to reach patients",
+    "outreach:write": "Log attempts to reach patients",
     "consents:read": "Read patients' consents to disclose and the accounting of their disclosures",
     "consents:write": "Record and revoke patients' consents to disclose",
     "disclosures:write": (
@@ -39,7 +41,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     # Care staff read and change records; the access log is for admins and auditors.
     Role.CLINICIAN: ALL_SCOPES - {"audit:read"},
     Role.CASE_MANAGER: ALL_SCOPES - {"audit:read"},
-    # Scheduling and attendance only: no flags, no clinical detail, no consents or releases.
+    # Scheduling and attendance only: no flags or outreach, no clinical detail, no consents or releases.
     Role.FRONT_DESK: frozenset({"patients:read", "schedule:read", "schedule:write", "attendance:write"}),
     Role.AUDITOR: _READ_SCOPES,
 }

@@ -95,6 +95,17 @@ def test_acknowledge_then_resolve_with_a_note(ehr_a: Persona, make_staff: Any) -
     assert nurse.api.post(f"{FLAGS}{flag.pk}/dismiss/", {"note": "x"}).status_code == 400
 
 
+def test_an_ehrs_acknowledgement_and_resolution_name_the_client(ehr_a: Persona) -> None:
+    flag = flagged(ehr_a.clinic)
+    acknowledged = ehr_a.api.post(f"{FLAGS}{flag.pk}/acknowledge/", {}).json()
+    assert acknowledged["acknowledged_by"] is None
+    assert acknowledged["acknowledged_by_client"] == str(ehr_a.client.pk)  # type: ignore[union-attr]
+    resolved = ehr_a.api.post(f"{FLAGS}{flag.pk}/resolve/", {"note": "Seen in clinic"}).json()
+    assert resolved["closed_by"] is None
+    assert resolved["closed_by_client"] == str(ehr_a.client.pk)  # type: ignore[union-attr]
+    assert resolved["history"][-1]["by_client"] == str(ehr_a.client.pk)  # type: ignore[union-attr]
+
+
 def test_dismiss_needs_a_note_too(ehr_a: Persona) -> None:
     flag = flagged(ehr_a.clinic)
     assert ehr_a.api.post(f"{FLAGS}{flag.pk}/dismiss/", {}).status_code == 400

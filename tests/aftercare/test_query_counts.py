@@ -62,6 +62,19 @@ def _meetings(clinic: Any, n: int) -> None:
     )
 
 
+def _outreach(clinic: Any, n: int) -> None:
+    from aftercare.models import OutreachAttempt
+    from tests.aftercare.factories import clinician_of
+
+    patient, user = PatientFactory.create(clinic=clinic), clinician_of(clinic)
+    OutreachAttempt.objects.bulk_create(
+        OutreachAttempt(
+            clinic=clinic, patient=patient, channel="phone", outcome="reached", attempted_at=timezone.now(), by=user
+        )
+        for _ in range(n)
+    )
+
+
 def _patients(clinic: Any, n: int) -> None:
     PatientFactory.create_batch(n, clinic=clinic)
 
@@ -74,6 +87,7 @@ LISTS: dict[str, Callable[[Any, int], None]] = {
     "/api/v1/support-groups/": _groups,
     "/api/v1/group-sessions/": _sessions,
     "/api/v1/outside-meetings/": _meetings,
+    "/api/v1/outreach-attempts/": _outreach,
 }
 
 

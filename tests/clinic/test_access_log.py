@@ -91,6 +91,9 @@ def build(persona: Persona, clinician: str) -> dict[str, Any]:
     ids["reminder"] = reminders[0]["id"]
     evaluate()  # the patient has had no contact since January: a flag
     ids["flag"] = api.get(f"{API}flags/", {"patient": patient["id"]}).json()["results"][0]["id"]
+    ids["outreach-attempt"] = made(f"{API}outreach-attempts/", {
+        "patient": patient["id"], "flag": ids["flag"], "channel": "phone", "outcome": "no_answer",
+    })["id"]  # fmt: skip
     ids["patient-consent"] = made(f"{API}patients/{patient['id']}/consents/", {
         "recipient_name": "County Court Program", "purpose": "Treatment coordination",
         "categories": ["demographics", "attendance"], "expires_at": "2030-01-01T00:00:00Z",
