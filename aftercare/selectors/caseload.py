@@ -1,0 +1,256 @@
+"""A caseload: the patients a clinician (or the whole clinic) follows, most at risk first.
+
+One statement answers for every patient whatever the caseload's size (each per-patient figure is a
+correlated subquery), and the open flags come in one more. The API's `dashboard/caseload/` and the
+dashboard's caseload page both read it from here.
+
+Who is on a caseload: every active patient, every discharged patient the `post_discharge_gap` rule
+still watches (the same window the risk engine uses: the clinic's `watch_days`, counted in clinic
+days from the discharge date; nobody when the clinic turned the rule off), and anyone with an open
+or acknowledged flag, whatever their status, since someone has to close it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Greatest, TruncDate
+from django.utils import timezone
+
+from aftercare.models import (
+    ACTIVE_FLAG_STATUSES,
+    SEVERITY_RANK,
+    Appointment,
+    AttendanceStatus,
+    GroupAttendance,
+    GroupAttendanceStatus,
+    GroupSession,
+    RiskFlag,
+    RiskRule,
+    RiskRuleSetting,
+)
+from aftercare.risk.rules import RULES
+from aftercare.risk.wording import flag_reason
+from clinic.models import Clinic, Patient, PatientStatus
+
+# What counts (aftercare/risk/rules.py): attended or late is attended; a no-show or a late
+# cancellation is missed; the other cancellations, excused and scheduled are neither.
+ATTENDED = (AttendanceStatus.ATTENDED, AttendanceStatus.LATE)
+MISSED = (AttendanceStatus.MISSED, AttendanceStatus.LATE_CANCELLED)
+GROUP_ATTENDED = (GroupAttendanceStatus.ATTENDED, GroupAttendanceStatus.LATE)
+GROUP_MISSED = (GroupAttendanceStatus.MISSED,)
+WINDOW = datetime.timedelta(days=30)
+
+# The risk filter: a severity, or "none" for patients without an open flag.
+NO_RISK = "none"
+RISK_LEVELS = {severity.value: rank for severity, rank in SEVERITY_RANK.items()} | {NO_RISK: 0}
+_RANK_TO_SEVERITY = {rank: severity.value for severity, rank in SEVERITY_RANK.items()}
+
+
+def _scalar(queryset: QuerySet[Any], output: Any) -> Subquery:
+    return Subquery(queryset[:1], output_field=output)
+
+
+def _count(queryset: QuerySet[Any]) -> Coalesce:
+    counted = queryset.order_by().values("patient_id").annotate(n=Count("pk")).values("n")
+    return Coalesce(_scalar(counted, IntegerField()), Value(0))
+
+
+def attendance_rate(attended: int, missed: int) -> float | None:
+    return round(attended / (attended + missed), 3) if attended + missed else None
+
+
+def watched_after_discharge(clinic: Clinic, today: datetime.date) -> Q:
+    """Discharged patients `post_discharge_gap` still watches on the clinic-local date `today`:
+    as the engine decides it (`today - discharge_date <= watch_days`, the clinic's threshold or
+    the rule's default; the rule switched off watches nobody), in SQL, so it costs no query."""
+    rule = RULES[RiskRule.POST_DISCHARGE_GAP]
+    setting = RiskRuleSetting.objects.filter(clinic=clinic, rule=rule.code)
+    own = setting.annotate(days=Cast(KeyTextTransform("watch_days", "thresholds"), IntegerField())).values("days")
+    watch_days = Coalesce(_scalar(own, IntegerField()), Value(rule.thresholds["watch_days"].default))
+    since = ExpressionWrapper(Value(today, output_field=DateField()) - watch_days, output_field=DateField())
+    return Q(status=PatientStatus.DISCHARGED, discharge_date__isnull=False, discharge_date__gte=since) & ~Exists(
+        setting.filter(enabled=False)
+    )
+
+
+def caseload_list(
+    *,
+    clinic: Clinic,
+    clinician: uuid.UUID | None,
+    search: str = "",
+    risk: str | None = None,
+    now: datetime.datetime | None = None,
+) -> QuerySet[Patient]:
+    """The caseload of `clinician` (a user id; None: the whole clinic), most at risk first.
+
+    `search` matches every word against the given name, family name or MRN (`external_id`);
+    `risk` keeps one level (`high`, `medium`, `low`, or `none`: no open flag). Each patient comes
+    annotated (`risk_rank`, `open_count`, `last_attended`, `next_appointment`, `next_group`,
+    `attended_30d`, `missed_30d`) with its open flags in `active_flags`; `caseload_rows` turns a
+    page of them into rows.
+    """
+    now = now or timezone.now()
+    today = now.astimezone(clinic.zone).date()
+    mine = {"patient_id": OuterRef("pk")}
+    active_flags = RiskFlag.objects.filter(**mine, status__in=ACTIVE_FLAG_STATUSES)
+    patients = Patient.objects.filter(clinic=clinic)
+    if clinician is not None:
+        patients = patients.filter(assigned_clinician_id=clinician)
+    patients = patients.filter(
+        Q(status=PatientStatus.ACTIVE) | watched_after_discharge(clinic, today) | Exists(active_flags)
+    )
+    for word in search.split():
+        patients = patients.filter(
+            Q(given_name__icontains=word) | Q(family_name__icontains=word) | Q(external_id__icontains=word)
+        )
+    appointments = Appointment.objects.filter(**mine)
+    recent = appointments.filter(starts_at__gte=now - WINDOW, starts_at__lte=now)
+    groups = GroupAttendance.objects.filter(**mine, session__cancelled=False)
+    recent_groups = groups.filter(session__starts_at__gte=now - WINDOW, session__starts_at__lte=now)
+    rank = (
+        active_flags.order_by()
+        .values("patient_id")
+        .annotate(top=Max(Case(*[When(severity=sev, then=Value(r)) for sev, r in SEVERITY_RANK.items()])))
+        .values("top")
+    )
+    # The sessions of the groups the patient belongs to, on a day they are (still) a member.
+    member_sessions = (
+        GroupSession.objects.annotate(day=TruncDate("starts_at", tzinfo=clinic.zone))
+        .filter(
+            Q(group__memberships__left_on__isnull=True) | Q(group__memberships__left_on__gte=F("day")),
+            group__memberships__patient_id=OuterRef("pk"),
+            group__memberships__joined_on__lte=F("day"),
+            cancelled=False,
+            starts_at__gt=now,
+        )
+        .order_by("starts_at")
+        .values("starts_at")
+    )
+    rows = patients.annotate(risk_rank=Coalesce(_scalar(rank, IntegerField()), Value(0)))
+    if risk is not None:
+        rows = rows.filter(risk_rank=RISK_LEVELS[risk])
+    return (
+        rows.annotate(
+            open_count=_count(active_flags),
+            last_appointment=_scalar(
+                appointments.filter(attendance_status__in=ATTENDED).order_by("-starts_at").values("starts_at"),
+                DateTimeField(),
+            ),
+            last_group=_scalar(
+                groups.filter(status__in=GROUP_ATTENDED).order_by("-session__starts_at").values("session__starts_at"),
+                DateTimeField(),
+            ),
+            next_appointment=_scalar(
+                appointments.filter(starts_at__gt=now, attendance_status=AttendanceStatus.SCHEDULED)
+                .order_by("starts_at")
+                .values("starts_at"),
+                DateTimeField(),
+            ),
+            next_group=_scalar(member_sessions, DateTimeField()),
+            attended_30d=_count(recent.filter(attendance_status__in=ATTENDED))
+            + _count(recent_groups.filter(status__in=GROUP_ATTENDED)),
+            missed_30d=_count(recent.filter(attendance_status__in=MISSED))
+            + _count(recent_groups.filter(status__in=GROUP_MISSED)),
+        )
+        .annotate(last_attended=Greatest("last_appointment", "last_group"))
+        .prefetch_related(
+            Prefetch(
+                "risk_flags",
+                queryset=RiskFlag.objects.filter(status__in=ACTIVE_FLAG_STATUSES).order_by("-raised_at"),
+                to_attr="active_flags",
+            )
+        )
+        .order_by(
+            F("risk_rank").desc(),
+            F("open_count").desc(),
+            F("last_attended").asc(nulls_first=True),
+            "family_name",
+            "given_name",
+            "pk",
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CaseloadRow:
+    """One patient on a caseload, as staff read it."""
+
+    patient: Patient
+    risk: str | None  # the highest open severity
+    open_flags: list[RiskFlag]
+    top_flag: RiskFlag | None
+    reason: str  # the top flag's reason in words, with clinic-local dates
+    last_attended: datetime.datetime | None
+    next_session: datetime.datetime | None
+    next_is_group: bool
+    attended_30d: int
+    missed_30d: int
+
+    @property
+    def attendance_rate_30d(self) -> float | None:
+        return attendance_rate(self.attended_30d, self.missed_30d)
+
+    @property
+    def sessions_30d(self) -> int:
+        return self.attended_30d + self.missed_30d
+
+    @property
+    def attendance_percent(self) -> int | None:
+        rate = self.attendance_rate_30d
+        return None if rate is None else round(rate * 100)
+
+
+def _top(flags: list[RiskFlag]) -> RiskFlag | None:
+    return max(flags, key=lambda flag: (SEVERITY_RANK.get(flag.severity, 0), flag.raised_at), default=None)  # type: ignore[call-overload]
+
+
+def caseload_rows(patients: Iterable[Patient], *, zone: zoneinfo.ZoneInfo) -> list[CaseloadRow]:
+    """Rows of patients from `caseload_list` (a page of them, or all), reasons dated in `zone`."""
+    rows = []
+    for patient in patients:
+        flags: list[RiskFlag] = getattr(patient, "active_flags", [])
+        top = _top(flags)
+        next_appointment, next_group = patient.next_appointment, patient.next_group  # type: ignore[attr-defined]
+        next_session = min((m for m in (next_appointment, next_group) if m is not None), default=None)
+        rows.append(
+            CaseloadRow(
+                patient=patient,
+                risk=_RANK_TO_SEVERITY.get(patient.risk_rank),  # type: ignore[attr-defined]
+                open_flags=flags,
+                top_flag=top,
+                reason=flag_reason(top.rule, top.evidence, zone) if top is not None else "",
+                last_attended=patient.last_attended,  # type: ignore[attr-defined]
+                next_session=next_session,
+                next_is_group=next_session is not None
+                and next_session == next_group
+                and next_session != next_appointment,
+                attended_30d=patient.attended_30d,  # type: ignore[attr-defined]
+                missed_30d=patient.missed_30d,  # type: ignore[attr-defined]
+            )
+        )
+    return rows
