@@ -145,6 +145,8 @@ TEMPLATES = [
                 # The dashboard's header: who is signed in, for which clinic, what they may open.
                 "aftercare.dashboard.pages.dashboard_context",
             ],
+            # `{% load dashboard %}`: the tag library lives with the dashboard, not in an app's templatetags.
+            "libraries": {"dashboard": "aftercare.dashboard.templatetags.dashboard"},
         },
     },
 ]
