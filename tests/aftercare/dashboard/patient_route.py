@@ -26,7 +26,7 @@ def _names(patterns: list[URLPattern | URLResolver]) -> set[str]:
 def patient_stand_in(request: HttpRequest, patient_id: uuid.UUID) -> HttpResponse:
     return HttpResponse(
         '<!DOCTYPE html><html lang="en"><head><title>Patient</title></head>'
-        '<body><main><h1>Patient</h1></main></body></html>'
+        "<body><main><h1>Patient</h1></main></body></html>"
     )
 
 

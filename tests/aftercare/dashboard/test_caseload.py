@@ -48,7 +48,9 @@ def attended(patient: Patient, days_ago: float) -> None:
     )  # fmt: skip
 
 
-def flag(patient: Patient, severity: str, evidence: list[dict[str, Any]], rule: str = RiskRule.CONSECUTIVE_MISSED) -> RiskFlag:
+def flag(
+    patient: Patient, severity: str, evidence: list[dict[str, Any]], rule: str = RiskRule.CONSECUTIVE_MISSED
+) -> RiskFlag:
     return RiskFlag.objects.create(
         clinic=patient.clinic, patient=patient, rule=rule, severity=severity, evidence=evidence,
         raised_at=NOW, evidence_updated_at=NOW,
@@ -113,7 +115,7 @@ def test_last_attended_and_next_session_are_local_times_and_count_groups(
 
     assert "Tue 24 Nov 2026 20:30" in body
     local = timezone.localtime(soon, clinic.zone)
-    assert f"{local:%a} {local.day} {local:%b %Y %H:%M} <span class=\"muted\">(group)</span>" in body
+    assert f'{local:%a} {local.day} {local:%b %Y %H:%M} <span class="muted">(group)</span>' in body
 
 
 def test_discharged_patients_stay_while_the_rule_watches_them(clinic: Clinic, staff_client: StaffClient) -> None:
@@ -131,7 +133,8 @@ def test_discharged_patients_stay_while_the_rule_watches_them(clinic: Clinic, st
 
     response = client.get(URL)
     assert set(shown(response)) == {recent.pk, flagged_long_ago.pk}
-    assert long_ago.pk not in shown(response) and archived.pk not in shown(response)
+    assert long_ago.pk not in shown(response)
+    assert archived.pk not in shown(response)
     assert f"Discharged {recent.discharge_date.day} {recent.discharge_date:%b %Y}" in response.content.decode()
 
     # The window is the clinic's own threshold, as the engine reads it...
@@ -272,7 +275,8 @@ def test_fifty_a_page_and_the_page_links_keep_the_filters(clinic: Clinic, staff_
     assert len(shown(second)) == 1
     assert set(shown(first)).isdisjoint(shown(second))
     event = AccessEvent.objects.order_by("-at").first()
-    assert event is not None and event.object_ids == shown(second)
+    assert event is not None
+    assert event.object_ids == shown(second)
     assert len(shown(client.get(URL, {"q": "garcia", "page": "nonsense"}))) == 50
 
 
