@@ -290,7 +290,7 @@ def test_each_name_links_to_the_patient_page(clinic: Clinic, staff_client: Staff
 
 # The staff member (session, user, authenticator device, membership with its clinic), the care
 # staff for the switch, the count and the page of rows, their open flags, and the access event
-# (with its change-history context).
+# (written with its change-history context).
 CASELOAD_PAGE_QUERIES = 9
 
 
