@@ -93,8 +93,9 @@ def watched_after_discharge(clinic: Clinic, today: datetime.date) -> Q:
     own = setting.annotate(days=Cast(KeyTextTransform("watch_days", "thresholds"), IntegerField())).values("days")
     watch_days = Coalesce(_scalar(own, IntegerField()), Value(rule.thresholds["watch_days"].default))
     since = ExpressionWrapper(Value(today, output_field=DateField()) - watch_days, output_field=DateField())
-    return Q(status=PatientStatus.DISCHARGED, discharge_date__isnull=False, discharge_date__gte=since) & ~Exists(
-        setting.filter(enabled=False)
+    return Q(
+        Q(status=PatientStatus.DISCHARGED, discharge_date__isnull=False, discharge_date__gte=since),
+        ~Exists(setting.filter(enabled=False)),
     )
 
 

@@ -31,7 +31,9 @@ class CaseloadFilterForm(forms.Form):
     def __init__(self, *args: Any, staff: Iterable[User], me: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         others = [(str(user.pk), name_of(user)) for user in staff if user.pk != me.pk]
-        self.fields["whose"].choices = [
+        whose = self.fields["whose"]
+        assert isinstance(whose, forms.ChoiceField)  # noqa: S101 (declared just above)
+        whose.choices = [
             ("", f"Me ({name_of(me)})"),
             *sorted(others, key=lambda choice: choice[1].lower()),
             (WHOLE_CLINIC, "Whole clinic"),

@@ -5,6 +5,7 @@ either way. Use it with `settings.ROOT_URLCONF = "tests.aftercare.dashboard.pati
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, include, path
@@ -30,7 +31,7 @@ def patient_stand_in(request: HttpRequest, patient_id: uuid.UUID) -> HttpRespons
     )
 
 
-_dashboard = list(dashboard.urlpatterns)
+_dashboard = list(cast(list[URLPattern | URLResolver], dashboard.urlpatterns))
 if "patient" not in _names(_dashboard):
     _dashboard.append(path("patients/<uuid:patient_id>/", patient_stand_in, name="patient"))
 

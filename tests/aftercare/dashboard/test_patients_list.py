@@ -87,7 +87,7 @@ def test_another_clinics_patients_never_appear(clinic: Clinic, staff_client: Sta
     mine = PatientFactory.create(clinic=clinic)
     theirs = PatientFactory.create(clinic=ClinicFactory.create())
     assert shown(client.get(URL)) == [mine.pk]
-    searched = client.get(URL, {"q": theirs.external_id})
+    searched = client.get(URL, {"q": str(theirs.external_id)})
     assert shown(searched) == []
     assert theirs.family_name not in searched.content.decode()
 
