@@ -38,7 +38,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, Greatest, TruncDate
+from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from aftercare.models import (
@@ -52,6 +52,7 @@ from aftercare.models import (
     RiskFlag,
     RiskRule,
     RiskRuleSetting,
+    RiskSummary,
 )
 from aftercare.risk.rules import RULES
 from aftercare.risk.wording import flag_reason
@@ -158,14 +159,10 @@ def caseload_list(
     return (
         rows.annotate(
             open_count=_count(active_flags),
-            last_appointment=_scalar(
-                appointments.filter(attendance_status__in=ATTENDED).order_by("-starts_at").values("starts_at"),
-                DateTimeField(),
-            ),
-            last_group=_scalar(
-                groups.filter(status__in=GROUP_ATTENDED).order_by("-session__starts_at").values("session__starts_at"),
-                DateTimeField(),
-            ),
+            # The last attended appointment or group session, as the risk rules read it: one
+            # primary-key lookup, where searching each patient's sessions would cost most of the
+            # statement on a large caseload (every row is sorted on it).
+            last_attended=_scalar(RiskSummary.objects.filter(**mine).values("attended_at"), DateTimeField()),
             next_appointment=_scalar(
                 appointments.filter(starts_at__gt=now, attendance_status=AttendanceStatus.SCHEDULED)
                 .order_by("starts_at")
@@ -178,7 +175,6 @@ def caseload_list(
             missed_30d=_count(recent.filter(attendance_status__in=MISSED))
             + _count(recent_groups.filter(status__in=GROUP_MISSED)),
         )
-        .annotate(last_attended=Greatest("last_appointment", "last_group"))
         .prefetch_related(
             Prefetch(
                 "risk_flags",
