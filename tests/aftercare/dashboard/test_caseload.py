@@ -311,3 +311,19 @@ def test_the_page_costs_the_same_queries_for_10_and_1000_patients(
     assert len(shown(response)) == min(size, 50)
     assert all(row.open_flags and row.reason for row in response.context["rows"])
     assert len(queries) == CASELOAD_PAGE_QUERIES, "\n".join(q["sql"][:150] for q in queries.captured_queries)
+
+
+def test_the_api_answers_the_same_caseload_in_the_same_order(clinic: Clinic, staff_client: StaffClient) -> None:
+    client, me = staff_client(clinic, Role.CLINICIAN)
+    day = today(clinic)
+    discharged = patient_of(clinic, me, status=PatientStatus.DISCHARGED, intake_date=day - datetime.timedelta(days=90),
+                            discharge_date=day - datetime.timedelta(days=3))  # fmt: skip
+    flagged = patient_of(clinic, me)
+    flag(flagged, Severity.MEDIUM, [missed("2026-11-20T18:00:00+00:00"), missed("2026-11-27T18:00:00+00:00")])
+    calm = patient_of(clinic, me)
+    attended(calm, 1)
+    page = shown(client.get(URL))
+    api = client.get("/api/v1/dashboard/caseload/", HTTP_ACCEPT="application/json").json()
+    assert [uuid.UUID(row["patient"]) for row in api] == page
+    assert page[0] == flagged.pk
+    assert set(page) == {discharged.pk, flagged.pk, calm.pk}
