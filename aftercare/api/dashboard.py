@@ -112,5 +112,5 @@ class DashboardViewSet(ClinicScopedViewSet):
         if clinician is None:
             raise serializers.ValidationError({"clinician": ["Integration clients name the clinician."]})
         clinic = self.caller.clinic
-        rows = caseload_rows(caseload_list(clinic=clinic, clinician=clinician), zone=clinic.zone)
+        rows = caseload_rows(caseload_list(clinic=clinic, clinician=clinician), clinic=clinic)
         return Response(CaseloadEntrySerializer(rows, many=True).data)

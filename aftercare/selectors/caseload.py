@@ -1,7 +1,9 @@
 """A caseload: the patients a clinician (or the whole clinic) follows, most at risk first.
 
-One statement answers for every patient whatever the caseload's size (each per-patient figure is a
-correlated subquery), and the open flags come in one more. The API's `dashboard/caseload/` and the
+Three statements whatever the caseload's size: one ranks the patients (hashed joins to their open
+flags and to the risk summary, so ranking a whole clinic stays cheap and the planner's estimate
+stays low enough not to compile it), one reads what the rows shown display (correlated
+subqueries, for those rows only), one their open flags. The API's `dashboard/caseload/` and the
 dashboard's caseload page both read it from here.
 
 Who is on a caseload: every active patient, every discharged patient the `post_discharge_gap` rule
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import uuid
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    FilteredRelation,
     IntegerField,
     Max,
     OuterRef,
@@ -52,7 +54,6 @@ from aftercare.models import (
     RiskFlag,
     RiskRule,
     RiskRuleSetting,
-    RiskSummary,
 )
 from aftercare.risk.rules import RULES
 from aftercare.risk.wording import flag_reason
@@ -106,40 +107,56 @@ def caseload_list(
     clinician: uuid.UUID | None,
     search: str = "",
     risk: str | None = None,
-    now: datetime.datetime | None = None,
 ) -> QuerySet[Patient]:
-    """The caseload of `clinician` (a user id; None: the whole clinic), most at risk first.
+    """The caseload of `clinician` (a user id; None: the whole clinic), most at risk first:
+    highest open severity, then most open flags, then longest since an attended session.
 
     `search` matches every word against the given name, family name or MRN (`external_id`);
     `risk` keeps one level (`high`, `medium`, `low`, or `none`: no open flag). Each patient comes
-    annotated (`risk_rank`, `open_count`, `last_attended`, `next_appointment`, `next_group`,
-    `attended_30d`, `missed_30d`) with its open flags in `active_flags`; `caseload_rows` turns a
-    page of them into rows.
+    with its sort keys only (`risk_rank`, `open_count`, `last_attended`), from joins the planner
+    can hash, so ranking a whole clinic stays cheap; `caseload_rows` reads the rest for the rows
+    actually shown (a page, or all of them).
     """
-    now = now or timezone.now()
-    today = now.astimezone(clinic.zone).date()
-    mine = {"patient_id": OuterRef("pk")}
-    active_flags = RiskFlag.objects.filter(**mine, status__in=ACTIVE_FLAG_STATUSES)
+    today = timezone.now().astimezone(clinic.zone).date()
     patients = Patient.objects.filter(clinic=clinic)
     if clinician is not None:
         patients = patients.filter(assigned_clinician_id=clinician)
-    patients = patients.filter(
-        Q(status=PatientStatus.ACTIVE) | watched_after_discharge(clinic, today) | Exists(active_flags)
-    )
+    patients = patients.alias(
+        open_flag=FilteredRelation("risk_flags", condition=Q(risk_flags__status__in=ACTIVE_FLAG_STATUSES))
+    ).filter(Q(status=PatientStatus.ACTIVE) | watched_after_discharge(clinic, today) | Q(open_flag__isnull=False))
     for word in search.split():
         patients = patients.filter(
             Q(given_name__icontains=word) | Q(family_name__icontains=word) | Q(external_id__icontains=word)
         )
+    ranked = patients.annotate(
+        risk_rank=Coalesce(
+            Max(Case(*[When(open_flag__severity=sev, then=Value(r)) for sev, r in SEVERITY_RANK.items()])), Value(0)
+        ),
+        open_count=Count("open_flag"),
+        # The last attended appointment or group session, as the risk rules read it (the summary
+        # the database keeps for them): one row a patient, joined.
+        last_attended=Max("risk_summary__attended_at"),
+    )
+    if risk is not None:
+        ranked = ranked.filter(risk_rank=RISK_LEVELS[risk])
+    return ranked.order_by(
+        F("risk_rank").desc(),
+        F("open_count").desc(),
+        F("last_attended").asc(nulls_first=True),
+        "family_name",
+        "given_name",
+        "pk",
+    )
+
+
+def _details(ids: list[Any], *, clinic: Clinic, now: datetime.datetime) -> dict[Any, Patient]:
+    """What a row shows besides its sort keys, for the patients `ids` (one statement, and one
+    more for their open flags): next session, and the last 30 days' attendance."""
+    mine = {"patient_id": OuterRef("pk")}
     appointments = Appointment.objects.filter(**mine)
     recent = appointments.filter(starts_at__gte=now - WINDOW, starts_at__lte=now)
     groups = GroupAttendance.objects.filter(**mine, session__cancelled=False)
     recent_groups = groups.filter(session__starts_at__gte=now - WINDOW, session__starts_at__lte=now)
-    rank = (
-        active_flags.order_by()
-        .values("patient_id")
-        .annotate(top=Max(Case(*[When(severity=sev, then=Value(r)) for sev, r in SEVERITY_RANK.items()])))
-        .values("top")
-    )
     # The sessions of the groups the patient belongs to, on a day they are (still) a member.
     member_sessions = (
         GroupSession.objects.annotate(day=TruncDate("starts_at", tzinfo=clinic.zone))
@@ -153,16 +170,9 @@ def caseload_list(
         .order_by("starts_at")
         .values("starts_at")
     )
-    rows = patients.annotate(risk_rank=Coalesce(_scalar(rank, IntegerField()), Value(0)))
-    if risk is not None:
-        rows = rows.filter(risk_rank=RISK_LEVELS[risk])
-    return (
-        rows.annotate(
-            open_count=_count(active_flags),
-            # The last attended appointment or group session, as the risk rules read it: one
-            # primary-key lookup, where searching each patient's sessions would cost most of the
-            # statement on a large caseload (every row is sorted on it).
-            last_attended=_scalar(RiskSummary.objects.filter(**mine).values("attended_at"), DateTimeField()),
+    patients = (
+        Patient.objects.filter(clinic=clinic, pk__in=ids)
+        .annotate(
             next_appointment=_scalar(
                 appointments.filter(starts_at__gt=now, attendance_status=AttendanceStatus.SCHEDULED)
                 .order_by("starts_at")
@@ -182,15 +192,8 @@ def caseload_list(
                 to_attr="active_flags",
             )
         )
-        .order_by(
-            F("risk_rank").desc(),
-            F("open_count").desc(),
-            F("last_attended").asc(nulls_first=True),
-            "family_name",
-            "given_name",
-            "pk",
-        )
     )
+    return {patient.pk: patient for patient in patients}
 
 
 @dataclass(frozen=True)
@@ -226,13 +229,19 @@ def _top(flags: list[RiskFlag]) -> RiskFlag | None:
     return max(flags, key=lambda flag: (SEVERITY_RANK.get(flag.severity, 0), flag.raised_at), default=None)  # type: ignore[call-overload]
 
 
-def caseload_rows(patients: Iterable[Patient], *, zone: zoneinfo.ZoneInfo) -> list[CaseloadRow]:
-    """Rows of patients from `caseload_list` (a page of them, or all), reasons dated in `zone`."""
+def caseload_rows(
+    patients: Iterable[Patient], *, clinic: Clinic, now: datetime.datetime | None = None
+) -> list[CaseloadRow]:
+    """Rows for patients from `caseload_list` (a page of them, or all), in their order, with the
+    reasons dated in the clinic's time zone: two more statements whatever their number."""
+    ranked = list(patients)
+    details = _details([patient.pk for patient in ranked], clinic=clinic, now=now or timezone.now())
     rows = []
-    for patient in patients:
-        flags: list[RiskFlag] = getattr(patient, "active_flags", [])
+    for patient in ranked:
+        detail = details[patient.pk]
+        flags: list[RiskFlag] = getattr(detail, "active_flags", [])
         top = _top(flags)
-        next_appointment, next_group = patient.next_appointment, patient.next_group  # type: ignore[attr-defined]
+        next_appointment, next_group = detail.next_appointment, detail.next_group  # type: ignore[attr-defined]
         next_session = min((m for m in (next_appointment, next_group) if m is not None), default=None)
         rows.append(
             CaseloadRow(
@@ -240,14 +249,12 @@ def caseload_rows(patients: Iterable[Patient], *, zone: zoneinfo.ZoneInfo) -> li
                 risk=_RANK_TO_SEVERITY.get(patient.risk_rank),  # type: ignore[attr-defined]
                 open_flags=flags,
                 top_flag=top,
-                reason=flag_reason(top.rule, top.evidence, zone) if top is not None else "",
+                reason=flag_reason(top.rule, top.evidence, clinic.zone) if top is not None else "",
                 last_attended=patient.last_attended,  # type: ignore[attr-defined]
                 next_session=next_session,
-                next_is_group=next_session is not None
-                and next_session == next_group
-                and next_session != next_appointment,
-                attended_30d=patient.attended_30d,  # type: ignore[attr-defined]
-                missed_30d=patient.missed_30d,  # type: ignore[attr-defined]
+                next_is_group=next_session is not None and next_session != next_appointment,
+                attended_30d=detail.attended_30d,  # type: ignore[attr-defined]
+                missed_30d=detail.missed_30d,  # type: ignore[attr-defined]
             )
         )
     return rows

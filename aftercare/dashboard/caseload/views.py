@@ -55,7 +55,7 @@ def caseload(request: HttpRequest, caller: Caller) -> HttpResponse:
         clinic=caller.clinic, clinician=clinician, search=chosen.get("q") or "", risk=chosen.get("risk") or None
     )
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = caseload_rows(page.object_list, zone=caller.clinic.zone)
+    rows = caseload_rows(page.object_list, clinic=caller.clinic)
     shown = [row.patient.pk for row in rows]
     context = {"form": form, "heading": heading, "rows": rows, "page": page, "filters": _keep_filters(request)}
     return show(

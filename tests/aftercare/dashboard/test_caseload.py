@@ -290,9 +290,9 @@ def test_each_name_links_to_the_patient_page(clinic: Clinic, staff_client: Staff
 
 
 # The staff member (session, user, authenticator device, membership with its clinic), the care
-# staff for the switch, the count and the page of rows, their open flags, and the access event
-# (written with its change-history context).
-CASELOAD_PAGE_QUERIES = 9
+# staff for the switch, the count, the page's ranking, its rows' figures, their open flags, and the
+# access event (written with its change-history context).
+CASELOAD_PAGE_QUERIES = 10
 
 
 @pytest.mark.parametrize("size", [10, 1000])
