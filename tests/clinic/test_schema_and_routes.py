@@ -27,6 +27,7 @@ PUBLIC = {
     "/o/revoke_token/": "OAuth2 revocation (authenticates the client itself)",
     "/admin/login/": "the staff sign-in page",
     "/admin/logout/": "signing out",
+    "/sign-in/": "the dashboard's sign-in page",
 }
 
 # Public by design, by prefix: the rest of the path is the credential itself.
@@ -85,7 +86,8 @@ def test_every_route_outside_the_public_list_refuses_anonymous_callers(path: str
     for method in ("get", "post", "put", "patch", "delete"):
         response = getattr(anonymous, method)(path)
         if response.status_code == 302:
-            assert response["Location"].startswith("/admin/login/"), (method, path)
+            # To a sign-in page: the admin's, or the dashboard's.
+            assert response["Location"].startswith(("/admin/login/", "/sign-in/")), (method, path)
         else:
             assert response.status_code in (401, 403, 405), (method, path, response.status_code)
 
