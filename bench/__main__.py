@@ -12,10 +12,10 @@ import django
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
-    from bench import api_lists, reminders, risk, seed
+    from bench import api_lists, caseload, reminders, risk, seed
     from bench.harness import scratch_database
 
-    chosen = set(sys.argv[1:]) or {"api_lists", "reminders", "risk"}
+    chosen = set(sys.argv[1:]) or {"api_lists", "caseload", "reminders", "risk"}
     with scratch_database():
         clinic, seconds = seed.seed()
         appointments = seed.PATIENTS * seed.APPOINTMENTS_PER_PATIENT
@@ -23,6 +23,9 @@ def main() -> None:
         if "api_lists" in chosen:
             print("== API list endpoints")
             api_lists.run(clinic)
+        if "caseload" in chosen:
+            print("== caseload page against its JSON endpoint")
+            caseload.run(clinic)
         if "risk" in chosen:
             print("== risk sweep")
             risk.run(clinic)

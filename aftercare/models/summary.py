@@ -107,7 +107,7 @@ class RiskSummary(models.Model):
     # No foreign key constraint: this is derived data, rebuilt from the sessions at any time,
     # and it must never stand in the way of a write to the tables it summarises.
     patient = models.OneToOneField(
-        Patient, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        Patient, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="risk_summary"
     )
     attended_at = models.DateTimeField(null=True)
     # The session(s) at `attended_at`: `no_contact`'s evidence.

@@ -1,3 +1,10 @@
-from django.urls import URLPattern, URLResolver
+"""Dashboard: the caseload and the patient list."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from aftercare.dashboard.caseload import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("caseload/", views.caseload, name="caseload"),
+    path("patients/", views.patients, name="patients"),
+]
