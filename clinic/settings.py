@@ -145,6 +145,9 @@ TEMPLATES = [
                 # The dashboard's header: who is signed in, for which clinic, what they may open.
                 "aftercare.dashboard.pages.dashboard_context",
             ],
+            # The dashboard's filters (`{% load dashboard %}`) live with the dashboard, outside an
+            # app's own templatetags package.
+            "libraries": {"dashboard": "aftercare.dashboard.templatetags.dashboard"},
         },
     },
 ]
