@@ -59,7 +59,7 @@ def plan_medications(plan: AftercarePlan | None) -> list[PlanActivity]:
 MARKS: dict[str, tuple[str, str]] = {
     "attended": ("✓", "attended"),
     "missed": ("✗", "missed"),
-    "cancelled": ("–", "cancelled"),
+    "cancelled": ("\u2013", "cancelled"),  # an en dash
     "excused": ("○", "excused"),
     "unrecorded": ("?", "not recorded"),
 }

@@ -36,14 +36,16 @@ def clinic_admin_list(*, clinic: Clinic) -> QuerySet[User]:
 def patient_history(*, patient: Patient) -> QuerySet[Events]:
     """Every change to the patient and the records that name them (plans, activities,
     appointments, groups, flags, consents), newest first, as the change history stored it."""
-    return Events.objects.references(patient).order_by("-pgh_created_at", "-pgh_slug")
+    events: QuerySet[Events] = Events.objects.references(patient).order_by("-pgh_created_at", "-pgh_slug")
+    return events
 
 
 def actor_names(*, clinic: Clinic, keys: Iterable[str]) -> dict[str, str]:
     """Names for the actor keys the change history and the access log write (`user:<id>`,
     `client:<id>`), read in one query: a staff member's full name (else username), an
     integration client's name. Keys of other clinics' clients, or malformed ones, are left out."""
-    user_ids, client_ids = set(), set()
+    user_ids: set[uuid.UUID] = set()
+    client_ids: set[uuid.UUID] = set()
     for key in keys:
         kind, _, value = key.partition(":")
         try:
@@ -57,7 +59,7 @@ def actor_names(*, clinic: Clinic, keys: Iterable[str]) -> dict[str, str]:
     clients = IntegrationClient.objects.filter(clinic=clinic, pk__in=client_ids).values_list(
         "pk", "name", Value(""), Value(""), Value("client")
     )
-    names = {}
+    names: dict[str, str] = {}
     for pk, first, last, username, kind in users.union(clients, all=True):
         names[f"{kind}:{pk}"] = f"{first} {last}".strip() or username
     return names

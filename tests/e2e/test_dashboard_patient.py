@@ -43,7 +43,10 @@ def scene(transactional_db: None) -> Scene:
     now = timezone.now()
     for weeks, status in ((1, "missed"), (2, "missed"), (3, "attended")):
         AppointmentFactory.create(
-            patient=patient, clinician=clinician, starts_at=now - datetime.timedelta(weeks=weeks), attendance_status=status
+            patient=patient,
+            clinician=clinician,
+            starts_at=now - datetime.timedelta(weeks=weeks),
+            attendance_status=status,
         )
     RiskFlag.objects.create(
         clinic=clinic,
@@ -51,8 +54,18 @@ def scene(transactional_db: None) -> Scene:
         rule="consecutive_missed",
         severity="medium",
         evidence=[
-            {"type": "appointment", "id": "a", "starts_at": (now - datetime.timedelta(weeks=2)).isoformat(), "status": "missed"},
-            {"type": "appointment", "id": "b", "starts_at": (now - datetime.timedelta(weeks=1)).isoformat(), "status": "missed"},
+            {
+                "type": "appointment",
+                "id": "a",
+                "starts_at": (now - datetime.timedelta(weeks=2)).isoformat(),
+                "status": "missed",
+            },
+            {
+                "type": "appointment",
+                "id": "b",
+                "starts_at": (now - datetime.timedelta(weeks=1)).isoformat(),
+                "status": "missed",
+            },
         ],
         raised_at=now,
         evidence_updated_at=now,

@@ -21,7 +21,10 @@ CLINICAL_SCOPES = frozenset({"plans:read", "flags:read"})
 
 def patient_of(caller: Caller, patient_id: Any) -> Patient:
     """The caller's clinic's patient (another clinic's is the 404 page)."""
-    return in_clinic(patient_list(clinic=caller.clinic).select_related("assigned_clinician"), caller, pk=patient_id)
+    patient: Patient = in_clinic(
+        patient_list(clinic=caller.clinic).select_related("assigned_clinician"), caller, pk=patient_id
+    )
+    return patient
 
 
 def sees_clinical_detail(caller: Caller) -> bool:

@@ -44,7 +44,13 @@ def _forms(data: Any, plan: AftercarePlan | None) -> tuple[PlanForm, Any, Any, A
 
 
 def _save(
-    caller: Caller, patient: Patient, plan: AftercarePlan | None, form: PlanForm, activities: Any, emergency: Any, support: Any
+    caller: Caller,
+    patient: Patient,
+    plan: AftercarePlan | None,
+    form: PlanForm,
+    activities: Any,
+    emergency: Any,
+    support: Any,
 ) -> AftercarePlan:
     """One transaction: the plan, its activities and its status change are saved together or not at all."""
     kept = kept_activities(activities)
@@ -77,7 +83,7 @@ def _activity_errors(exc: ValidationError, kept: list[Any]) -> None:
     if not hasattr(exc, "error_dict"):
         return
     for key in [key for key in exc.error_dict if key.startswith("activities.")]:
-        _, index, field = (key.split(".") + ["", ""])[:3]
+        _, index, field = [*key.split("."), "", ""][:3]
         if index.isdigit() and int(index) < len(kept):
             row = kept[int(index)]
             for message in exc.error_dict.pop(key):

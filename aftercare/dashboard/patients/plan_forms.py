@@ -34,7 +34,8 @@ def validate_phone(value: str) -> None:
     try:
         api_validate_phone(value)
     except serializers.ValidationError as exc:
-        raise ValidationError(str(exc.detail[0])) from None
+        detail: Any = exc.detail
+        raise ValidationError(str(detail[0] if isinstance(detail, list) else detail)) from None
 
 
 def lines(text: str) -> list[str]:
@@ -52,7 +53,7 @@ class LinesField(forms.CharField):
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 
-    def clean(self, value: Any) -> list[str]:  # type: ignore[override]
+    def clean(self, value: Any) -> list[str]:
         items = lines(super().clean(value) or "")
         if len(items) > self.max_items:
             raise ValidationError(f"At most {self.max_items} lines.")
@@ -189,7 +190,11 @@ ContactFormSet = forms.formset_factory(ContactForm, extra=2, max_num=20, validat
 
 def contacts_of(formset: forms.BaseFormSet[ContactForm]) -> list[dict[str, str]]:
     return [
-        {"name": f.cleaned_data["name"], "relationship": f.cleaned_data["relationship"], "phone": f.cleaned_data["phone"]}
+        {
+            "name": f.cleaned_data["name"],
+            "relationship": f.cleaned_data["relationship"],
+            "phone": f.cleaned_data["phone"],
+        }
         for f in formset.forms
         if f.cleaned_data.get("name")
     ]
@@ -201,9 +206,7 @@ class ActivityForm(forms.Form):
     frequency_count = forms.IntegerField(label="How often", min_value=1, max_value=31, required=False)
     frequency_period = forms.ChoiceField(label="Per", choices=FrequencyPeriod.choices, initial=FrequencyPeriod.WEEK)
     provider = forms.CharField(label="Provider", max_length=200, required=False)
-    medication = forms.ChoiceField(
-        label="Medication (MAT)", choices=[("", "—"), *Medication.choices], required=False
-    )
+    medication = forms.ChoiceField(label="Medication (MAT)", choices=[("", "—"), *Medication.choices], required=False)
     dose_schedule = forms.CharField(label="Dose schedule", max_length=200, required=False)
     medication_started_on = forms.DateField(label="Medication started", required=False, widget=DATE)
     support_group_kind = forms.ChoiceField(

@@ -73,11 +73,18 @@ class ActivityChoice(forms.ModelChoiceField):  # type: ignore[type-arg]
 
 class SeriesForm(forms.Form):
     weekdays = forms.MultipleChoiceField(
-        label="On", choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, error_messages={"required": "Choose at least one weekday."}
+        label="On",
+        choices=WEEKDAYS,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one weekday."},
     )
-    start_time = forms.TimeField(label="At (clinic time)", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    start_time = forms.TimeField(
+        label="At (clinic time)", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
     duration_minutes = forms.IntegerField(label="Duration (minutes)", min_value=5, max_value=12 * 60, initial=50)
-    starts_on = forms.DateField(label="First week from", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    starts_on = forms.DateField(
+        label="First week from", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     ends_on = forms.DateField(
         label="Until (optional)",
         required=False,
@@ -158,7 +165,11 @@ def series_new(request: HttpRequest, caller: Caller, patient_id: uuid.UUID) -> H
             service_errors(form, _renamed(exc))
         else:
             record(
-                request, action=AccessAction.CREATE, object_type=OBJECT_TYPE, object_ids=[series.pk], patient_ids=[patient.pk]
+                request,
+                action=AccessAction.CREATE,
+                object_type=OBJECT_TYPE,
+                object_ids=[series.pk],
+                patient_ids=[patient.pk],
             )
             booked = series.appointments.count()
             text = f"Weekly series booked: {booked} session{'s' if booked != 1 else ''} in the next 90 days."

@@ -6,7 +6,6 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -53,7 +52,12 @@ def _flagged_patient(clinic: Any) -> Any:
         rule="consecutive_missed",
         severity="medium",
         evidence=[
-            {"type": "appointment", "id": "x", "starts_at": (missed_at - datetime.timedelta(days=7)).isoformat(), "status": "missed"},
+            {
+                "type": "appointment",
+                "id": "x",
+                "starts_at": (missed_at - datetime.timedelta(days=7)).isoformat(),
+                "status": "missed",
+            },
             {"type": "appointment", "id": "y", "starts_at": missed_at.isoformat(), "status": "missed"},
         ],
         raised_at=missed_at,
@@ -71,7 +75,7 @@ def test_a_clinician_sees_the_header_mat_flags_and_the_grid(db: None, staff_clie
     assert patient.external_id in page
     assert "Buprenorphine, since 1 Sep 2026 (16 mg daily)" in page
     assert "Missed 2 in a row" in page
-    assert "<table class=\"attendance-grid\">" in page
+    assert '<table class="attendance-grid">' in page
     assert page.count('<th scope="row">') >= 4
     assert "Change history" in page
 
@@ -89,7 +93,8 @@ def test_front_desk_sees_no_clinical_detail(db: None, staff_client: StaffClient)
     response = client.get(_url(patient))
     assert response.status_code == 200
     page = response.content.decode()
-    assert patient.phone in page and patient.external_id in page
+    assert patient.phone in page
+    assert patient.external_id in page
     assert "Appointment" in page  # the upcoming session, without its kind
     for clinical in (
         "Buprenorphine",
@@ -186,9 +191,7 @@ def test_the_grid_marks_each_week_with_a_symbol_and_words(db: None) -> None:
     clinic = ClinicFactory.create(time_zone="America/Chicago")
     patient = PatientFactory.create(clinic=clinic)
     now = datetime.datetime(2026, 12, 2, 18, 0, tzinfo=datetime.UTC)  # Wednesday
-    AppointmentFactory.create(
-        patient=patient, starts_at=now - datetime.timedelta(days=1), attendance_status="attended"
-    )
+    AppointmentFactory.create(patient=patient, starts_at=now - datetime.timedelta(days=1), attendance_status="attended")
     AppointmentFactory.create(patient=patient, starts_at=now - datetime.timedelta(days=8), attendance_status="missed")
     AppointmentFactory.create(
         patient=patient,
@@ -231,7 +234,9 @@ def _patient_with_sessions(clinic: Any, count: int) -> Any:
         )
         session = GroupSessionFactory.create(group=group, starts_at=now - datetime.timedelta(days=n + 1, hours=7))
         GroupAttendance.objects.create(session=session, patient=patient, status="attended")
-        OutsideMeeting.objects.create(clinic=clinic, patient=patient, kind="smart", date=now.date() - datetime.timedelta(days=n))
+        OutsideMeeting.objects.create(
+            clinic=clinic, patient=patient, kind="smart", date=now.date() - datetime.timedelta(days=n)
+        )
     for n in range(min(count, 12)):
         AppointmentFactory.create(patient=patient, starts_at=now + datetime.timedelta(days=n + 1))
         GroupSessionFactory.create(group=group, starts_at=now + datetime.timedelta(days=n + 1, hours=5))

@@ -91,7 +91,8 @@ def test_a_clinician_writes_a_new_plan_with_every_part(db: None, staff_client: S
     (activity,) = plan.activities.all()
     assert (activity.medication, activity.dose_schedule) == ("methadone", "60 mg daily")
     event = AccessEvent.objects.get(user=user, object_type="dashboard.plan", action="create")
-    assert event.object_ids == [plan.pk] and event.patient_ids == [patient.pk]
+    assert event.object_ids == [plan.pk]
+    assert event.patient_ids == [patient.pk]
 
 
 def test_editing_keeps_adds_and_removes_activities(db: None, staff_client: StaffClient) -> None:
@@ -101,7 +102,8 @@ def test_editing_keeps_adds_and_removes_activities(db: None, staff_client: Staff
     drop = ActivityFactory.create(plan=plan, kind="psychiatry", position=1)
     client, _ = staff_client(clinic, Role.CASE_MANAGER)
     page = client.get(_url(plan.patient)).content.decode()
-    assert "Old sign" in page and "Dr Old" in page
+    assert "Old sign" in page
+    assert "Dr Old" in page
     response = client.post(
         _url(plan.patient),
         _body(
@@ -179,7 +181,12 @@ def test_bad_input_names_the_fields(db: None, staff_client: StaffClient) -> None
     )
     assert response.status_code == 200
     page = response.content.decode()
-    for field in ("id_end_date_error", "id_warning_signs_error", "id_sponsor_phone_error", "id_emergency-0-phone_error"):
+    for field in (
+        "id_end_date_error",
+        "id_warning_signs_error",
+        "id_sponsor_phone_error",
+        "id_emergency-0-phone_error",
+    ):
         assert field in page, field
     assert not AftercarePlan.objects.filter(patient=patient).exists()
 
@@ -190,7 +197,8 @@ def test_a_plan_completed_from_the_form_is_then_history(db: None, staff_client: 
     client, _ = staff_client(clinic, Role.CLINICIAN)
     assert client.post(_url(plan.patient), _body(status="completed", warning_signs="Sign")).status_code == 302
     plan.refresh_from_db()
-    assert plan.status == "completed" and plan.end_date is not None
+    assert plan.status == "completed"
+    assert plan.end_date is not None
     page = client.get(_url(plan.patient)).content.decode()
     assert "A new plan" in page
 
@@ -212,7 +220,7 @@ def test_the_auditor_reads_the_plan_without_a_form_and_may_not_post(db: None, st
     client, user = staff_client(clinic, Role.AUDITOR)
     page = client.get(_url(plan.patient)).content.decode()
     assert "Skipping meals" in page
-    assert "<form method=\"post\" class=\"plan-form\"" not in page
+    assert '<form method="post" class="plan-form"' not in page
     assert client.post(_url(plan.patient), _body(warning_signs="Changed")).status_code == 403
     plan.refresh_from_db()
     assert plan.warning_signs == ["Skipping meals", "Avoiding my sponsor"]

@@ -48,10 +48,14 @@ def test_a_spanish_speaking_patients_plan_prints_in_spanish(db: None, staff_clie
     assert "My warning signs" not in page
     for words in ("Dejo de comer", "Estrés: el trabajo", "Respirar", "Caminar", "Casa de Ana", "Luis"):
         assert words in page, words
-    assert "988" in page and "1-800-662-4357" in page and "312-555-0100" in page
-    assert "data-print" in page and 'class="no-print' in page
+    assert "988" in page
+    assert "1-800-662-4357" in page
+    assert "312-555-0100" in page
+    assert "data-print" in page
+    assert 'class="no-print' in page
     event = AccessEvent.objects.get(user=user, object_type="dashboard.plan_sheet")
-    assert event.action == "view" and event.patient_ids == [plan.patient.pk]
+    assert event.action == "view"
+    assert event.patient_ids == [plan.patient.pk]
 
 
 def test_an_english_speaking_patients_plan_prints_in_english(db: None, staff_client: StaffClient) -> None:
@@ -60,7 +64,8 @@ def test_an_english_speaking_patients_plan_prints_in_english(db: None, staff_cli
     client, _ = staff_client(clinic, Role.CASE_MANAGER)
     page = client.get(_url(plan.patient)).content.decode()
     assert '<html lang="en">' in page
-    assert "My warning signs" in page and "Stress: el trabajo" in page
+    assert "My warning signs" in page
+    assert "Stress: el trabajo" in page
     assert "Mis señales de alerta" not in page
 
 
