@@ -6,6 +6,7 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
+import pghistory
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -26,7 +27,7 @@ from tests.aftercare.factories import (
     PlanFactory,
     SupportGroupFactory,
 )
-from tests.factories import ClinicFactory, PatientFactory
+from tests.factories import ClinicFactory, PatientFactory, integration_client
 
 StaffClient = Callable[..., tuple[Any, Any]]
 
@@ -258,3 +259,18 @@ def test_the_page_costs_the_same_queries_for_5_or_100_sessions(
     assert counts[0] == counts[1]
     with django_assert_max_num_queries(15):
         client.get(_url(many))
+
+
+def test_the_history_names_an_integration_client_and_an_automatic_task(db: None, staff_client: StaffClient) -> None:
+    clinic = ClinicFactory.create()
+    patient = PatientFactory.create(clinic=clinic)
+    ehr = integration_client(clinic, ["plans:write"], name="Northwind EHR")
+    with pghistory.context(actor=f"client:{ehr.pk}"):
+        PlanFactory.create(patient=patient)
+    with pghistory.context(actor="task:risk_sweep"):
+        AppointmentFactory.create(patient=patient)
+    client, _ = staff_client(clinic, Role.CLINICIAN)
+    history = client.get(_url(patient)).content.decode().split("Change history", 1)[1]
+    assert "Northwind EHR" in history
+    assert "Automatic (risk sweep)" in history
+    assert f"client:{ehr.pk}" not in history
