@@ -137,3 +137,25 @@ def test_a_clinician_edits_a_spanish_plan_prints_it_and_books_a_weekly_series(
     # Outside meetings: the form passes the same checks.
     browser_visit.open(f"{base}{patient_path}outside-meetings/new/")
     check_page(browser_visit)
+
+
+@pytest.fixture
+def front_desk_scene(scene: Scene) -> tuple[StaffLogin, Any]:
+    from clinic.models import Patient
+
+    clinic = Patient.objects.get(pk=scene.patient_id).clinic
+    desk = MembershipFactory.create(clinic=clinic, role=Role.FRONT_DESK, user__is_staff=False)
+    return staff_login(desk.user), scene.patient_id
+
+
+def test_front_desk_opens_the_patient_page_without_clinical_detail(
+    live_server: Any, front_desk_scene: tuple[StaffLogin, Any], browser_visit: Visit
+) -> None:
+    login, patient_id = front_desk_scene
+    page = sign_in(browser_visit, live_server.url, login, next_path=f"/patients/{patient_id}/")
+    assert page.url == f"{live_server.url}/patients/{patient_id}/"
+    text = page.locator("main").inner_text()
+    for clinical in ("Methadone", "Dejo de comer", "Missed 2 in a row", "Attendance", "plan"):
+        assert clinical not in text, clinical
+    assert page.get_by_role("link", name="Book a weekly series").is_visible()
+    check_page(browser_visit)
