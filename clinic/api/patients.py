@@ -10,7 +10,6 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from pghistory.models import Events
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -24,7 +23,7 @@ from clinic.api.pagination import CursorPagination
 from clinic.api.serializers import ClinicRelatedField, FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, Patient, PatientStatus, User
-from clinic.selectors.patients import care_staff_list, patient_list
+from clinic.selectors.patients import care_staff_list, patient_history, patient_list
 from clinic.services.patients import PATIENT_FIELDS, patient_create, patient_update, patient_upsert
 
 PHONE_CHARACTERS = set("+0123456789 -().")
@@ -191,6 +190,6 @@ class PatientViewSet(
     @action(detail=True, methods=["get"], pagination_class=HistoryPagination, filterset_class=None)
     def history(self, request: Request, pk: str) -> Response:
         patient = self.get_object()
-        events = Events.objects.references(patient)
+        events = patient_history(patient=patient)
         page = self.paginate_queryset(events)
         return self.get_paginated_response(HistoryEntrySerializer(page, many=True).data)

@@ -1,3 +1,11 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from aftercare.dashboard.patients import outside, plan, series, sheet, views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("patients/<uuid:patient_id>/", views.patient_page, name="patient"),
+    path("patients/<uuid:patient_id>/plan/", plan.plan_page, name="patient_plan"),
+    path("patients/<uuid:patient_id>/plan/print/", sheet.plan_sheet, name="patient_plan_print"),
+    path("patients/<uuid:patient_id>/series/new/", series.series_new, name="patient_series_new"),
+    path("patients/<uuid:patient_id>/outside-meetings/new/", outside.outside_meeting_new, name="patient_outside_new"),
+]

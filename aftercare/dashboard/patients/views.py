@@ -1,0 +1,73 @@
+"""The patient page: who they are, how they have been coming, what is next, what changed."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.template import TemplateDoesNotExist
+from django.template.loader import select_template
+
+from aftercare.dashboard.pages import show, staff_page
+from aftercare.dashboard.patients.common import patient_of, sees_clinical_detail
+from aftercare.risk.wording import flag_reason
+from aftercare.selectors.patients import (
+    attendance_grid,
+    patient_changes,
+    patient_flags,
+    plan_current,
+    plan_medications,
+    upcoming_sessions,
+)
+from clinic.auth.caller import Caller
+
+# The history shows every clinical record of the patient and their consents (as the API's).
+HISTORY_SCOPES = frozenset({"patients:read", "plans:read", "schedule:read", "flags:read", "consents:read"})
+
+
+def _template_exists(name: str) -> bool:
+    try:
+        select_template([name])
+    except TemplateDoesNotExist:
+        return False
+    return True
+
+
+@staff_page(scopes=["patients:read"], object_type="dashboard.patient")
+def patient_page(request: HttpRequest, caller: Caller, patient_id: uuid.UUID) -> HttpResponse:
+    patient = patient_of(caller, patient_id)
+    clinical = sees_clinical_detail(caller)
+    context: dict[str, Any] = {
+        "patient": patient,
+        "clinical": clinical,
+        "upcoming": upcoming_sessions(patient=patient),
+        "can_book": caller.has_scopes(frozenset({"schedule:write"})),
+        "can_record_meeting": caller.has_scopes(frozenset({"attendance:write"})),
+        "can_audit": caller.has_scopes(frozenset({"audit:read"})),
+    }
+    if clinical:
+        plan = plan_current(patient=patient)
+        open_flags, closed_flags = patient_flags(patient=patient)
+        context.update(
+            plan=plan,
+            medications=plan_medications(plan),
+            grid=attendance_grid(patient=patient, clinic=caller.clinic),
+            open_flags=[(flag, flag_reason(flag.rule, flag.evidence)) for flag in open_flags],
+            closed_flags=[(flag, flag_reason(flag.rule, flag.evidence)) for flag in closed_flags],
+            can_edit_plan=caller.has_scopes(frozenset({"plans:write"})),
+            outreach_form=caller.has_scopes(frozenset({"flags:write"}))
+            and _template_exists("dashboard/flags/_outreach_form.html"),
+            outreach_list=_template_exists("dashboard/flags/_outreach_list.html"),
+        )
+        if caller.has_scopes(HISTORY_SCOPES):
+            context["show_history"] = True
+            context["history"] = patient_changes(patient=patient, clinic=caller.clinic)
+    return show(
+        request,
+        "dashboard/patients/patient.html",
+        context,
+        object_type="dashboard.patient",
+        object_ids=[patient.pk],
+        patient_ids=[patient.pk],
+    )
