@@ -23,8 +23,6 @@ def _missed(at: str) -> dict[str, Any]:
 
 @pytest.fixture
 def world(transactional_db: None, settings: Any) -> dict[str, Any]:
-    # The patient page's address, whether this version has the page or not (see the module).
-    settings.ROOT_URLCONF = "tests.aftercare.dashboard.patient_route"
     clinic = ClinicFactory.create(time_zone="America/Chicago")
     clinician = MembershipFactory.create(clinic=clinic, role=Role.CLINICIAN, user__is_staff=False).user
     front_desk = MembershipFactory.create(clinic=clinic, role=Role.FRONT_DESK, user__is_staff=False).user

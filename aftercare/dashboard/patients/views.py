@@ -6,12 +6,11 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.template import TemplateDoesNotExist
-from django.template.loader import select_template
 
 from aftercare.dashboard.pages import show, staff_page
 from aftercare.dashboard.patients.common import patient_of, sees_clinical_detail
 from aftercare.risk.wording import flag_reason
+from aftercare.selectors.outreach import outreach_for
 from aftercare.selectors.patients import (
     attendance_grid,
     patient_changes,
@@ -24,14 +23,6 @@ from clinic.auth.caller import Caller
 
 # The history shows every clinical record of the patient and their consents (as the API's).
 HISTORY_SCOPES = frozenset({"patients:read", "plans:read", "schedule:read", "flags:read", "consents:read"})
-
-
-def _template_exists(name: str) -> bool:
-    try:
-        select_template([name])
-    except TemplateDoesNotExist:
-        return False
-    return True
 
 
 @staff_page(scopes=["patients:read"], object_type="dashboard.patient")
@@ -56,10 +47,11 @@ def patient_page(request: HttpRequest, caller: Caller, patient_id: uuid.UUID) ->
             open_flags=[(flag, flag_reason(flag.rule, flag.evidence)) for flag in open_flags],
             closed_flags=[(flag, flag_reason(flag.rule, flag.evidence)) for flag in closed_flags],
             can_edit_plan=caller.has_scopes(frozenset({"plans:write"})),
-            outreach_form=caller.has_scopes(frozenset({"flags:write"}))
-            and _template_exists("dashboard/flags/_outreach_form.html"),
-            outreach_list=_template_exists("dashboard/flags/_outreach_list.html"),
+            can_log_outreach=caller.has_scopes(frozenset({"outreach:write"})),
         )
+        if caller.has_scopes(frozenset({"outreach:read"})):
+            context["show_outreach"] = True
+            context["attempts"] = list(outreach_for(clinic=caller.clinic, patient_id=patient.pk))
         if caller.has_scopes(HISTORY_SCOPES):
             context["show_history"] = True
             context["history"] = patient_changes(patient=patient, clinic=caller.clinic)

@@ -282,7 +282,6 @@ def test_fifty_a_page_and_the_page_links_keep_the_filters(clinic: Clinic, staff_
 
 
 def test_each_name_links_to_the_patient_page(clinic: Clinic, staff_client: StaffClient, settings: Any) -> None:
-    settings.ROOT_URLCONF = "tests.aftercare.dashboard.patient_route"
     client, me = staff_client(clinic, Role.CLINICIAN)
     patient = patient_of(clinic, me)
     body = client.get(URL).content.decode()

@@ -115,7 +115,6 @@ def test_fifty_a_page_and_the_links_keep_the_search(clinic: Clinic, staff_client
 
 
 def test_each_name_links_to_the_patient_page(clinic: Clinic, staff_client: StaffClient, settings: Any) -> None:
-    settings.ROOT_URLCONF = "tests.aftercare.dashboard.patient_route"
     client, _user = staff_client(clinic, Role.FRONT_DESK)
     patient = PatientFactory.create(clinic=clinic)
     body = client.get(URL).content.decode()
