@@ -55,19 +55,23 @@ def test_the_auditor_sees_that_the_clinician_opened_the_patients_record(
 ) -> None:
     page = browser_visit.page
     base = live_server.url
+    # The clinician lands on their caseload (the patient appears in a list), then opens the record.
     sign_in(browser_visit, base, cast.clinician)
-    # The clinician reads the patient in the same browser (their session, through the API).
-    read = page.request.get(f"{base}/api/v1/patients/{cast.patient_id}/")
-    assert read.status == 200
+    assert page.url == f"{base}/caseload/"
+    with page.expect_navigation():
+        page.locator(f"a[href='/patients/{cast.patient_id}/']").first.click()
+    assert page.url == f"{base}/patients/{cast.patient_id}/"
     _sign_out(browser_visit)
 
     access_path = f"/patients/{cast.patient_id}/access/"
     sign_in(browser_visit, base, cast.auditor, next_path=access_path)
     assert page.url == f"{base}{access_path}"
-    row = page.locator("table.access tbody tr", has_text="Maya Okafor")
-    assert row.count() == 1
-    assert "Opened the record" in row.inner_text()
-    assert "Clinician" in row.inner_text()
+    rows = page.locator("table.access tbody tr", has_text="Maya Okafor")
+    assert rows.count() == 2
+    opened = rows.filter(has_text="Opened the record")
+    listed = rows.filter(has_text="Appeared in a list")
+    assert opened.count() == listed.count() == 1
+    assert "Clinician" in opened.inner_text()
     check_page(browser_visit)
 
     # The date range works from the keyboard-usable form; a day without events says so.

@@ -257,8 +257,31 @@ def test_the_page_costs_the_same_queries_for_5_or_100_sessions(
             assert client.get(_url(patient)).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1]
-    with django_assert_max_num_queries(15):
+    # 16: one of them reads the outreach log.
+    with django_assert_max_num_queries(16):
         client.get(_url(many))
+
+
+def test_the_outreach_log_is_on_the_page_for_care_staff_only(db: None, staff_client: StaffClient) -> None:
+    from aftercare.services.outreach import outreach_record
+
+    clinic = ClinicFactory.create()
+    patient = _flagged_patient(clinic)
+    clinician, user = staff_client(clinic, Role.CLINICIAN)
+    from clinic.auth.caller import Caller
+    from clinic.auth.scopes import ROLE_SCOPES
+
+    by = Caller(clinic=clinic, scopes=ROLE_SCOPES[Role.CLINICIAN], user=user, role=Role.CLINICIAN)
+    outreach_record(patient=patient, by=by, channel="phone", outcome="left_message", note="Asked to call back")
+    page = clinician.get(_url(patient)).content.decode()
+    assert "Asked to call back" in page
+    assert f'action="/patients/{patient.pk}/outreach/"' in page
+    auditor, _ = staff_client(clinic, Role.AUDITOR)
+    read_only = auditor.get(_url(patient)).content.decode()
+    assert "Asked to call back" in read_only
+    assert "/outreach/" not in read_only
+    front_desk, _ = staff_client(clinic, Role.FRONT_DESK)
+    assert "Asked to call back" not in front_desk.get(_url(patient)).content.decode()
 
 
 def test_the_history_names_an_integration_client_and_an_automatic_task(db: None, staff_client: StaffClient) -> None:
