@@ -32,6 +32,7 @@ WARNING_SIGNS = ["Skipping meals", "Isolating from friends", "Not answering my s
 COPING = ["Box breathing", "Call my sponsor", "Journaling", "A walk around the block"]
 # Patients (by position in the caseload) whose last sessions were missed: the drift staff must see.
 DRIFTING = {0: 2, 7: 3, 13: 1, 21: 4}
+AHEAD = datetime.timedelta(weeks=8)
 
 
 @transaction.atomic
@@ -96,7 +97,8 @@ def seed_history(clinic: Clinic, *, weeks: int = 20) -> bool:
             )
         if patient.status == PatientStatus.ACTIVE:
             caller = Caller(clinic=clinic, scopes=ROLE_SCOPES[Role.CLINICIAN], user=clinician, role=Role.CLINICIAN)
-            start_on = today + datetime.timedelta(days=(weekday - today.weekday()) % 7 or 7)
+            # From today when today is their day: the Today board has the day's sessions to mark.
+            start_on = today + datetime.timedelta(days=(weekday - today.weekday()) % 7)
             series_create(
                 by=caller,
                 patient=patient,
@@ -162,16 +164,17 @@ def _groups(
             GroupMembership.objects.create(group=group, patient=patient, joined_on=patient.intake_date)
         day = timezone.localdate(timezone=zone) - datetime.timedelta(weeks=10)
         day += datetime.timedelta(days=(weekday - day.weekday()) % 7)
-        while True:
-            starts = datetime.datetime.combine(day, datetime.time(18, 30), tzinfo=zone)
-            if starts > now:
-                break
+        # Ten weeks of sessions behind, with what happened at each, and eight booked ahead.
+        while (starts := datetime.datetime.combine(day, datetime.time(18, 30), tzinfo=zone)) < now + AHEAD:
             session = GroupSession.objects.create(
                 group=group, starts_at=starts, ends_at=starts + datetime.timedelta(minutes=90)
             )
-            GroupAttendance.objects.bulk_create(
-                GroupAttendance(session=session, patient=patient, status="attended" if rng.random() < 0.8 else "missed")
-                for patient in members
-                if patient.intake_date <= day
-            )
+            if starts <= now:
+                GroupAttendance.objects.bulk_create(
+                    GroupAttendance(
+                        session=session, patient=patient, status="attended" if rng.random() < 0.8 else "missed"
+                    )
+                    for patient in members
+                    if patient.intake_date <= day
+                )
             day += datetime.timedelta(weeks=1)

@@ -284,6 +284,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     return {
         "caller": caller,
         "staff_name": name_of(caller.user),
+        "role_label": Role(caller.role).label if caller.role in Role.values else "",
         "memberships": getattr(request, "memberships", []),
         "nav": [
             (label, url, request.path == url or (url != "/" and request.path.startswith(url)))

@@ -262,3 +262,24 @@ def test_a_token_from_another_clinics_client_never_sees_this_clinic(clinic_a: Cl
     theirs = bearer(access_token(integration_client(clinic_b, ["patients:read"])))
     assert theirs.get(f"{LIST}{mine.pk}/").status_code == 404
     assert theirs.get(LIST).json()["results"] == []
+
+
+def test_the_demo_has_sessions_to_mark_on_the_day_it_is_loaded(db: None, settings: Any, tmp_path: Path) -> None:
+    """A newcomer's first look at the Today board is not empty on a weekday (a Wednesday here),
+    and group sessions are booked ahead for the rosters."""
+    import datetime
+    import zoneinfo
+
+    import time_machine
+
+    from aftercare.models import Appointment, GroupSession
+
+    settings.DATA_DIR = tmp_path
+    chicago = zoneinfo.ZoneInfo("America/Chicago")
+    with time_machine.travel(datetime.datetime(2026, 12, 2, 7, 0, tzinfo=chicago), tick=False):
+        run("seed_demo")
+        day = datetime.datetime(2026, 12, 2, tzinfo=chicago)
+        today = Appointment.objects.filter(starts_at__gte=day, starts_at__lt=day + datetime.timedelta(days=1))
+        assert today.count() >= 3
+        assert today.values("clinician").distinct().count() >= 2
+        assert GroupSession.objects.filter(starts_at__gt=day).count() >= 8
