@@ -114,3 +114,49 @@ def test_a_member_of_several_clinics_switches_only_to_their_own(client: Client, 
     client.post("/clinic/", {"clinic": str(second.pk)})
     assert client.session["dashboard_clinic"] == str(second.pk)
     assert not AccessEvent.objects.filter(clinic=foreign).exists()
+
+
+def _signed_in(client: Client) -> tuple[Any, Any]:
+    user, enrolment = _member()
+    response = client.post("/sign-in/", {"username": user.username, "password": PASSWORD, "code": _code(enrolment)})
+    assert response.status_code == 302
+    return user, enrolment
+
+
+def test_an_idle_dashboard_session_ends_and_the_page_asks_for_sign_in_again(client: Client, db: None) -> None:
+    import datetime
+
+    import time_machine
+    from django.utils import timezone
+
+    _signed_in(client)
+    assert client.get("/patients/").status_code == 200
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=16)):
+        response = client.get("/patients/")
+    assert response.status_code == 302
+    assert response["Location"] == "/sign-in/?next=/patients/"
+
+
+def test_a_password_change_ends_the_members_other_dashboard_sessions(client: Client, db: None) -> None:
+    user, _ = _signed_in(client)
+    assert client.get("/patients/").status_code == 200
+    user.set_password("another long pass phrase 2027")
+    user.save()
+    response = client.get("/patients/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/sign-in/")
+
+
+def test_every_sign_in_and_failure_is_logged_by_user_id_without_the_password(
+    client: Client, db: None, caplog: Any
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="clinic.signin")
+    user, _ = _signed_in(client)
+    client.post("/sign-out/")
+    client.post("/sign-in/", {"username": user.username, "password": PASSWORD, "code": "000000"})
+    text = caplog.text
+    assert f"sign-in: user {user.pk}" in text
+    assert "sign-in failed" in text
+    assert PASSWORD not in text
