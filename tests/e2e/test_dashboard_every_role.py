@@ -12,7 +12,7 @@ from clinic.models import Role
 from tests.e2e.conftest import StaffLogin, Visit, check_page, sign_in, staff_login
 from tests.factories import ClinicFactory, MembershipFactory
 
-START = {
+START: dict[str, str] = {
     Role.ADMIN: "/caseload/",
     Role.CLINICIAN: "/caseload/",
     Role.CASE_MANAGER: "/caseload/",
