@@ -168,6 +168,17 @@ def _appointment(caller: Caller, appointment_id: uuid.UUID) -> Appointment:
     return appointment
 
 
+def _recorded(request: HttpRequest, appointment: Appointment) -> None:
+    """The access event of a mark, an arrival or a correction on the appointment."""
+    record(
+        request,
+        action=AccessAction.UPDATE,
+        object_type="appointment",
+        object_ids=[appointment.pk],
+        patient_ids=[appointment.patient_id],
+    )
+
+
 def _service_error(exc: DjangoValidationError) -> str:
     detail = django_validation_error_to_drf(exc).detail
     parts = []
@@ -201,13 +212,7 @@ def appointment_mark(request: HttpRequest, caller: Caller, appointment_id: uuid.
             return HttpResponseRedirect(f"{url}?status={status}&who={who}")
         messages.error(request, f"{_patient_name(appointment)}: {_service_error(exc)}")
         return HttpResponseRedirect(_board_url(who, appointment))
-    record(
-        request,
-        action=AccessAction.UPDATE,
-        object_type="appointment",
-        object_ids=[appointment.pk],
-        patient_ids=[appointment.patient_id],
-    )
+    _recorded(request, appointment)
     messages.success(request, f"{_patient_name(appointment)}: {AttendanceStatus(status).label.lower()}.")
     return HttpResponseRedirect(_board_url(who, appointment))
 
@@ -222,13 +227,7 @@ def appointment_arrive(request: HttpRequest, caller: Caller, appointment_id: uui
     except DjangoValidationError as exc:
         messages.error(request, f"{_patient_name(appointment)}: {_service_error(exc)}")
         return HttpResponseRedirect(_board_url(who, appointment))
-    record(
-        request,
-        action=AccessAction.UPDATE,
-        object_type="appointment",
-        object_ids=[appointment.pk],
-        patient_ids=[appointment.patient_id],
-    )
+    _recorded(request, appointment)
     messages.success(request, f"{_patient_name(appointment)}: arrived.")
     return HttpResponseRedirect(_board_url(who, appointment))
 
@@ -261,13 +260,7 @@ def appointment_correct(request: HttpRequest, caller: Caller, appointment_id: uu
             except DjangoValidationError as exc:
                 form_errors_from_service(form, django_validation_error_to_drf(exc))
             else:
-                record(
-                    request,
-                    action=AccessAction.UPDATE,
-                    object_type="appointment",
-                    object_ids=[appointment.pk],
-                    patient_ids=[appointment.patient_id],
-                )
+                _recorded(request, appointment)
                 label = AttendanceStatus(form.cleaned_data["status"]).label.lower()
                 messages.success(request, f"{_patient_name(appointment)}: changed to {label}.")
                 return HttpResponseRedirect(_board_url(form.cleaned_data.get("who") or who, appointment))
