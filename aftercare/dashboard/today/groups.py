@@ -107,7 +107,6 @@ def group_session(request: HttpRequest, caller: Caller, session_id: uuid.UUID) -
         object_ids=[session.pk],
         patient_ids=[row.patient.pk for row in rows],
         action=AccessAction.VIEW,
-        status=400 if form.is_bound else 200,
     )
 
 

@@ -283,5 +283,4 @@ def appointment_correct(request: HttpRequest, caller: Caller, appointment_id: uu
         object_type="appointment",
         object_ids=[appointment.pk],
         patient_ids=[appointment.patient_id],
-        status=400 if form.is_bound else 200,
     )
