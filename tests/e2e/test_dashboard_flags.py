@@ -162,3 +162,57 @@ def test_a_refused_outreach_form_says_why_next_to_the_field(
     page.wait_for_load_state("networkidle")
     assert page.url == f"{live_server.url}/flags/{scene.flag_id}/"
     assert "Spoke to him" in page.locator("table.outreach-log").inner_text()
+
+
+@pytest.fixture
+def calm_neighbours(scene: Scene) -> list[str]:
+    """Two more patients of the same clinician, with nothing wrong: the flagged one must come first."""
+    from clinic.models import User
+    from tests.factories import PatientFactory
+
+    clinician = User.objects.get(username=scene.login.username)
+    flag = RiskFlag.objects.select_related("patient").get(pk=scene.flag_id)
+    patients = PatientFactory.create_batch(2, clinic=flag.patient.clinic, assigned_clinician=clinician)
+    return [patient.family_name for patient in patients]
+
+
+def test_the_clinicians_day_from_the_caseload_to_a_resolved_flag(
+    live_server: Any, scene: Scene, calm_neighbours: list[str], browser_visit: Visit
+) -> None:
+    """The whole walk: sign in, the caseload most at risk first, the flagged patient's page, the
+    flag's evidence in words, a call logged, the flag acknowledged and resolved."""
+    base = live_server.url
+    page = sign_in(browser_visit, base, scene.login)
+    assert page.url == f"{base}/caseload/"
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 3
+    first = rows.first.inner_text()
+    assert scene.patient_name.split()[-1] in first
+    assert "High" in first or "Medium" in first
+    assert "Missed 2 in a row" in first
+    assert all(name not in first for name in calm_neighbours)
+    check_page(browser_visit)
+
+    with page.expect_navigation():
+        rows.first.locator("a").first.click()
+    page.wait_for_load_state("networkidle")
+    assert "/patients/" in page.url
+    check_page(browser_visit)
+
+    with page.expect_navigation():
+        page.locator(f"a[href='/flags/{scene.flag_id}/']").first.click()
+    page.wait_for_load_state("networkidle")
+    assert page.url == f"{base}/flags/{scene.flag_id}/"
+    evidence = page.locator("ul.evidence").inner_text()
+    assert all(line in evidence for line in scene.evidence)
+
+    key = scene.flag_id
+    page.select_option(f"#outreach-channel-{key}", "phone")
+    page.select_option(f"#outreach-outcome-{key}", "left_message")
+    _submit_by_keyboard(page, f"#outreach-note-{key}", "Left a message with the front desk number")
+    assert "Left a message with the front desk number" in page.locator("table.outreach-log").inner_text()
+    _submit_by_keyboard(page, "#id_ack-note", "On it")
+    _submit_by_keyboard(page, "#id_close-note", "Called back, coming Thursday")
+    assert "Resolved" in page.locator("dl.facts").inner_text()
+    check_page(browser_visit)
+    assert off_the_loop(lambda: RiskFlag.objects.get(pk=scene.flag_id).status) == FlagStatus.RESOLVED
