@@ -74,7 +74,10 @@ def test_the_selector_reads_the_sessions_of_any_number_of_flags_in_three_queries
         for _ in range(n):
             patient = PatientFactory.create(clinic=clinic_a)
             PlanFactory.create(patient=patient, start_date=timezone.localdate() - datetime.timedelta(days=10))
-            appointment = AppointmentFactory.create(patient=patient, attendance_status="missed")
+            # Inside the plan (the factory's default time steps back an hour per appointment made).
+            appointment = AppointmentFactory.create(
+                patient=patient, attendance_status="missed", starts_at=timezone.now() - datetime.timedelta(days=2)
+            )
             session = GroupSessionFactory.create(group=group)
             evidence = [
                 {"type": "appointment", "id": str(appointment.pk), "starts_at": appointment.starts_at.isoformat(),
