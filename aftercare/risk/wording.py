@@ -15,8 +15,7 @@ from django.utils import dateformat, timezone
 from django.utils.dateparse import parse_datetime
 
 from aftercare.models import RiskRule
-
-MISSED_STATUSES = frozenset({"missed", "late_cancelled"})
+from aftercare.models.choices import MISSED_STATUSES
 
 _MISSED_PHRASE: dict[str, str] = {
     RiskRule.CONSECUTIVE_MISSED: "Missed {n} in a row",

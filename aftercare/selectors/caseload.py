@@ -55,16 +55,18 @@ from aftercare.models import (
     RiskRule,
     RiskRuleSetting,
 )
+from aftercare.models.choices import ATTENDED_STATUSES, MISSED_STATUSES
 from aftercare.risk.rules import RULES
 from aftercare.risk.wording import flag_reason
 from clinic.models import Clinic, Patient, PatientStatus
 
 # What counts (aftercare/risk/rules.py): attended or late is attended; a no-show or a late
 # cancellation is missed; the other cancellations, excused and scheduled are neither.
-ATTENDED = (AttendanceStatus.ATTENDED, AttendanceStatus.LATE)
-MISSED = (AttendanceStatus.MISSED, AttendanceStatus.LATE_CANCELLED)
-GROUP_ATTENDED = (GroupAttendanceStatus.ATTENDED, GroupAttendanceStatus.LATE)
-GROUP_MISSED = (GroupAttendanceStatus.MISSED,)
+# The project's one meaning of attended and missed (a group session's statuses are a subset).
+ATTENDED = sorted(ATTENDED_STATUSES)
+MISSED = sorted(MISSED_STATUSES)
+GROUP_ATTENDED = sorted(set(ATTENDED) & set(GroupAttendanceStatus.values))
+GROUP_MISSED = sorted(set(MISSED) & set(GroupAttendanceStatus.values))
 WINDOW = datetime.timedelta(days=30)
 
 # The risk filter: a severity, or "none" for patients without an open flag.
