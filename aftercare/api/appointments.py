@@ -115,6 +115,7 @@ class AppointmentFilter(StrictFilterSet):
 class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScopedViewSet):
     read_scopes = ("schedule:read",)
     write_scopes = ("schedule:write",)
+    conflict_actions = frozenset({"partial_update", "attendance"})
     action_scopes = {"attendance": {"GET": ("schedule:read",), "POST": ("attendance:write",)}}
     http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = AppointmentSerializer

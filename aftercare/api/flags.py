@@ -112,6 +112,7 @@ class FlagFilter(StrictFilterSet):
 class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScopedViewSet):
     read_scopes = ("flags:read",)
     write_scopes = ("flags:write",)
+    conflict_actions = frozenset({"acknowledge", "resolve", "dismiss"})
     serializer_class = FlagSerializer
     filterset_class = FlagFilter
     ordering_fields = ["created_at", "updated_at"]

@@ -160,6 +160,7 @@ def _today(view: ClinicScopedViewSet) -> Any:
 class SupportGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScopedViewSet):
     read_scopes = ("schedule:read",)
     write_scopes = ("schedule:write",)
+    conflict_actions = frozenset({"members", "leave"})
     http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = SupportGroupSerializer
     filterset_class = SupportGroupFilter
@@ -232,6 +233,7 @@ class SupportGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
 class GroupSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScopedViewSet):
     read_scopes = ("schedule:read",)
     write_scopes = ("schedule:write",)
+    conflict_actions = frozenset({"attendance"})
     action_scopes = {"attendance": {"GET": ("schedule:read",), "POST": ("attendance:write",)}}
     http_method_names = ["get", "post", "head", "options"]
     serializer_class = GroupSessionSerializer

@@ -17,6 +17,7 @@ from aftercare.models import AftercarePlan, PlanActivity, PlanStatus, TriggerCat
 from aftercare.models.choices import PLAN_CREATION_STATUSES
 from aftercare.selectors.schedule import plan_list
 from aftercare.services.plans import ACTIVITY_FIELDS, PLAN_FIELDS, plan_create, plan_transition, plan_update
+from clinic.api.choices import ReadWriteChoiceField
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.serializers import CalendarDateField, FastReadMixin, StrictCharField
@@ -75,10 +76,14 @@ class PlanSerializer(FastReadMixin, serializers.ModelSerializer[AftercarePlan]):
     support_persons = ContactSerializer(many=True, required=False, max_length=20)  # type: ignore[call-arg]
     sponsor = SponsorSerializer(required=False, allow_null=True)
     activities = PlanActivitySerializer(many=True, required=False, max_length=30)  # type: ignore[call-arg]
-    status = serializers.ChoiceField(
+    status = ReadWriteChoiceField(
         choices=PLAN_CREATION_STATUSES,
+        read_choices=PlanStatus.choices,
         required=False,
-        help_text="On creation only ('draft' or 'active'); then use activate/, complete/ and discontinue/.",
+        help_text=(
+            "Any of the four statuses reads back. A new plan is 'draft' (the default) or 'active'; after "
+            "that the status changes only through activate/, complete/ and discontinue/."
+        ),
     )
 
     class Meta:
@@ -88,11 +93,6 @@ class PlanSerializer(FastReadMixin, serializers.ModelSerializer[AftercarePlan]):
         # One active plan per patient is the database's rule (and the service's 400 naming
         # `status`); DRF's validator for that constraint would demand `status` in every body.
         validators: ClassVar[list[Any]] = []
-
-    def to_representation(self, instance: AftercarePlan) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        data["status"] = instance.status  # every status reads back, not only the creatable ones
-        return data
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         start, end = attrs.get("start_date"), attrs.get("end_date")
@@ -131,6 +131,7 @@ class PlanFilter(StrictFilterSet):
 class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScopedViewSet):
     read_scopes = ("plans:read",)
     write_scopes = ("plans:write",)
+    conflict_actions = frozenset({"create", "update", "partial_update", "activate", "complete", "discontinue"})
     serializer_class = PlanSerializer
     filterset_class = PlanFilter
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 from typing import Any
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -30,9 +32,36 @@ from clinic.api.serializers import CalendarDateField, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, validate_time_zone
 
+_WALL_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?")
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": f"^{_WALL_CLOCK.pattern}$",
+        "example": "17:30",
+        "description": "Local wall-clock time in the series' time zone, HH:MM or HH:MM:SS, without an offset.",
+    }
+)
+class WallClockTimeField(serializers.TimeField):
+    """A time of day on the wall clock of the series' zone. OpenAPI's `format: time` is RFC 3339's
+    full-time, which carries an offset: this is not that, and an offset sent here is refused rather
+    than dropped (the zone is `time_zone`)."""
+
+    default_error_messages = {"invalid": "Give a local time as HH:MM or HH:MM:SS, without an offset."}
+
+    def to_internal_value(self, value: Any) -> datetime.time:
+        if not isinstance(value, str) or not _WALL_CLOCK.fullmatch(value):
+            self.fail("invalid")
+        return datetime.time.fromisoformat(value)
+
+    def to_representation(self, value: Any) -> str:
+        return value.isoformat(timespec="minutes" if value.second == 0 else "seconds")  # type: ignore[no-any-return]
+
 
 class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
     patient = patient_field()
+    local_start_time = WallClockTimeField()
     clinician = clinician_field()
     activity = activity_field(required=False, allow_null=True)
     time_zone = StrictCharField(

@@ -23,6 +23,7 @@ import pghistory
 from django import forms
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -31,6 +32,7 @@ from django.utils import timezone
 from django_guid import get_guid
 from rest_framework.exceptions import ValidationError as ServiceValidationError
 
+from clinic.api.errors import django_validation_error_to_drf
 from clinic.auth.caller import Caller
 from clinic.auth.scopes import ROLE_SCOPES
 from clinic.models import AccessAction, Clinic, Role, StaffMembership, User
@@ -197,10 +199,10 @@ def in_clinic(queryset: QuerySet[Any], caller: Caller, **lookup: Any) -> Any:
     return obj
 
 
-def form_errors_from_service(form: forms.Form, exc: ServiceValidationError) -> None:
-    """A service's refusal (DRF's ValidationError, as the API answers it) onto the form: each
-    message under the field it names when the form has that field, otherwise above the form."""
-    detail = exc.detail
+def form_errors_from_service(form: forms.Form, exc: ServiceValidationError | DjangoValidationError) -> None:
+    """A service's refusal (Django's or DRF's ValidationError, a `Conflict` included) onto the form:
+    each message under the field it names when the form has that field, otherwise above the form."""
+    detail = django_validation_error_to_drf(exc).detail if isinstance(exc, DjangoValidationError) else exc.detail
     items = detail.items() if isinstance(detail, dict) else [(None, detail)]
     for field, messages in items:
         for text in messages if isinstance(messages, list) else [messages]:

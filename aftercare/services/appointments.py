@@ -26,6 +26,7 @@ from aftercare.services.reminders import (
 )
 from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
+from clinic.errors import Conflict
 from clinic.models import CARE_ROLES, Clinic
 
 BOOKING_FIELDS = (
@@ -105,7 +106,9 @@ def appointment_move(*, appointment: Appointment, **fields: Any) -> Appointment:
         Appointment.objects.select_for_update(of=("self",)).select_related("activity__plan"), pk=appointment.pk
     )
     if locked.attendance_status != AttendanceStatus.SCHEDULED:
-        raise ValidationError({"attendance_status": f"A {locked.attendance_status} appointment cannot be changed."})
+        raise Conflict(
+            {"attendance_status": f"This appointment is marked {locked.attendance_status}: it cannot be changed."}
+        )
     changed = [name for name, value in fields.items() if getattr(locked, name) != value]
     for name, value in fields.items():
         setattr(locked, name, value)
@@ -159,7 +162,7 @@ def attendance_record(
     if status not in AttendanceStatus.values:
         raise ValidationError({"status": f"{status!r} is not an attendance status."})
     if status == previous:
-        raise ValidationError({"status": f"The appointment is already {status}."})
+        raise Conflict({"status": f"The appointment is already {status}."})
     if status in OUTCOME_STATUSES and locked.starts_at > now:
         raise ValidationError({"status": "Attendance cannot be recorded before the appointment starts."})
     if status == AttendanceStatus.LATE_CANCELLED and locked.starts_at - now > datetime.timedelta(days=1):
@@ -224,11 +227,11 @@ def appointment_check_in(*, appointment: Appointment, by: Caller, now: datetime.
         Appointment.objects.select_for_update(of=("self",)).select_related("clinic"), pk=appointment.pk
     )
     if locked.attendance_status in CANCELLED_STATUSES:
-        raise ValidationError({"attendance_status": "A cancelled appointment cannot be checked in."})
+        raise Conflict({"attendance_status": "A cancelled appointment cannot be checked in."})
     if locked.attendance_status != AttendanceStatus.SCHEDULED:
-        raise ValidationError({"attendance_status": "Attendance is already recorded for this appointment."})
+        raise Conflict({"attendance_status": "Attendance is already recorded for this appointment."})
     if locked.arrived_at is not None:
-        raise ValidationError({"arrived_at": "The patient is already checked in."})
+        raise Conflict({"arrived_at": "The patient is already checked in."})
     opens = checkin_opens_at(locked, locked.clinic)
     if now < opens:
         local = timezone.localtime(opens, locked.clinic.zone)

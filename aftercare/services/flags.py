@@ -16,6 +16,7 @@ from rest_framework.exceptions import ValidationError
 
 from aftercare.models import ACTIVE_FLAG_STATUSES, FlagEventKind, FlagStatus, RiskFlag, RiskFlagEvent, Severity
 from clinic.auth.caller import Caller
+from clinic.errors import Conflict
 from clinic.models import User
 from clinic.selectors.patients import care_staff_list, clinic_admin_list
 
@@ -41,7 +42,7 @@ def flag_transition(
     now = now or timezone.now()
     locked = RiskFlag.objects.select_for_update().get(pk=flag.pk)
     if locked.status not in _TRANSITIONS[kind]:
-        raise ValidationError({"status": f"A flag that is {locked.status} cannot be {kind}."})
+        raise Conflict({"status": f"This flag is {locked.status}: it cannot be {kind}."})
     note = note.strip()
     if kind != FlagEventKind.ACKNOWLEDGED and not note:
         raise ValidationError({"note": f"Say why the flag is {kind}."})

@@ -23,6 +23,7 @@ from aftercare.services.appointments import may_correct_attendance
 from aftercare.services.reminders import reminders_sync_group_membership, reminders_sync_group_session
 from aftercare.services.risk import risk_evaluate_after_commit
 from clinic.auth.caller import Caller
+from clinic.errors import Conflict
 from clinic.models import Patient
 
 
@@ -51,14 +52,14 @@ def support_group_update(*, group: SupportGroup, **fields: Any) -> SupportGroup:
 @transaction.atomic
 def group_membership_add(*, group: SupportGroup, patient: Patient, joined_on: datetime.date) -> GroupMembership:
     if GroupMembership.objects.filter(group=group, patient=patient, left_on__isnull=True).exists():
-        raise ValidationError({"patient": "Already a member of this group."})
+        raise Conflict({"patient": "Already a member of this group."})
     membership = GroupMembership(group=group, patient=patient, joined_on=joined_on)
     membership.full_clean(exclude=["group", "patient"], validate_constraints=False)
     try:
         with transaction.atomic():
             membership.save(force_insert=True)
     except IntegrityError:
-        raise ValidationError({"patient": "Already a member of this group."}) from None
+        raise Conflict({"patient": "Already a member of this group."}) from None
     reminders_sync_group_membership(membership=membership)
     return membership
 
@@ -67,7 +68,7 @@ def group_membership_add(*, group: SupportGroup, patient: Patient, joined_on: da
 def group_membership_end(*, membership: GroupMembership, left_on: datetime.date) -> GroupMembership:
     locked = GroupMembership.objects.select_for_update().get(pk=membership.pk)
     if locked.left_on is not None:
-        raise ValidationError({"left_on": "This membership has already ended."})
+        raise Conflict({"left_on": "This membership has already ended."})
     if left_on < locked.joined_on:
         raise ValidationError({"left_on": "Must not be before joined_on."})
     locked.left_on = left_on
@@ -108,7 +109,7 @@ def group_session_attendance_record(
     now = now or timezone.now()
     locked = GroupSession.objects.select_for_update().get(pk=session.pk)
     if locked.cancelled:
-        raise ValidationError({"attendance": "This session was cancelled."})
+        raise Conflict({"attendance": "This session was cancelled."})
     if locked.starts_at > now:
         raise ValidationError({"attendance": "Attendance cannot be recorded before the session starts."})
     parsed: list[tuple[Patient, str, str]] = []

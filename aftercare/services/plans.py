@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from aftercare.models import AftercarePlan, PlanActivity, PlanStatus
 from clinic.auth.caller import Caller
+from clinic.errors import Conflict
 from clinic.models import Patient
 
 PLAN_FIELDS = (
@@ -56,7 +57,7 @@ def _save(plan: AftercarePlan, **save_kwargs: Any) -> None:
             plan.save(**save_kwargs)
     except IntegrityError as exc:
         if "plan_one_active_per_patient" in str(exc):
-            raise ValidationError({"status": _SECOND_ACTIVE}) from None
+            raise Conflict({"status": _SECOND_ACTIVE}) from None
         raise
 
 
@@ -132,7 +133,7 @@ def plan_update(*, plan: AftercarePlan, activities: list[dict[str, Any]] | None 
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be set."))
     locked = AftercarePlan.objects.select_for_update().get(pk=plan.pk)
     if locked.status in (PlanStatus.COMPLETED, PlanStatus.DISCONTINUED):
-        raise ValidationError({"status": f"A {locked.status} plan is kept as it was and cannot be edited."})
+        raise Conflict({"status": f"This plan is {locked.status}: it is kept as it was and cannot be edited."})
     for name, value in fields.items():
         setattr(locked, name, value)
     _save(locked)
@@ -146,7 +147,7 @@ def plan_transition(*, plan: AftercarePlan, to: str, on: datetime.date | None = 
     """Move a plan along its lifecycle; `on` is the start (activation) or end date."""
     locked = AftercarePlan.objects.select_for_update().get(pk=plan.pk)
     if to not in TRANSITIONS[locked.status]:
-        raise ValidationError({"status": f"A {locked.status} plan cannot become {to}."})
+        raise Conflict({"status": f"This plan is {locked.status}: it cannot become {to}."})
     today = timezone.localdate(timezone=locked.clinic.zone)
     locked.status = to
     if to == PlanStatus.ACTIVE:

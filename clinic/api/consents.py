@@ -51,7 +51,13 @@ def _categories(**kwargs: Any) -> serializers.ListField:
 
 class ConsentInputSerializer(serializers.Serializer[Any]):
     recipient_name = StrictCharField(max_length=200, help_text="The person or organisation that may receive.")
-    recipient_kind = serializers.ChoiceField(choices=RecipientKind.choices, required=False, allow_blank=True)
+    recipient_kind = serializers.ChoiceField(
+        choices=RecipientKind.choices,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="What kind of recipient it is, if known; read back as null when not given.",
+    )
     purpose = StrictCharField(max_length=1000, help_text="Why the records may be disclosed (§2.31(a)(5)).")
     categories = serializers.ListField(
         child=serializers.ChoiceField(choices=CONSENT_CATEGORY_CHOICES),

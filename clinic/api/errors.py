@@ -18,11 +18,21 @@ from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import exceptions, serializers
 from rest_framework.settings import api_settings
 
+from clinic.errors import Conflict
+
 
 class RequestTooLarge(exceptions.APIException):
     status_code = 413
     default_detail = "The request body is larger than this server accepts."
     default_code = "request_too_large"
+
+
+class StateConflict(exceptions.APIException):
+    """A service's `Conflict`: 409, naming the field whose current state is in the way."""
+
+    status_code = 409
+    default_detail = "The record's current state does not allow this."
+    default_code = "conflict"
 
 
 class IdempotencyKeyReused(exceptions.APIException):
@@ -44,6 +54,10 @@ def django_validation_error_to_drf(exc: DjangoValidationError) -> exceptions.Val
 
 class ExceptionHandler(BaseExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, Conflict):
+            detail: Any = django_validation_error_to_drf(exc).detail
+            # Plain text again, so that every message takes the code `conflict`.
+            return StateConflict({field: [str(message) for message in messages] for field, messages in detail.items()})
         if isinstance(exc, DjangoValidationError):
             return django_validation_error_to_drf(exc)
         if isinstance(exc, RequestDataTooBig):
@@ -70,6 +84,7 @@ def _one_code_error_response(status: int, code: str) -> type[serializers.Seriali
     )
 
 
+Error409ResponseSerializer = _one_code_error_response(409, StateConflict.default_code)
 Error413ResponseSerializer = _one_code_error_response(413, RequestTooLarge.default_code)
 Error422ResponseSerializer = _one_code_error_response(422, IdempotencyKeyReused.default_code)
 

@@ -85,6 +85,14 @@ class AutoSchema(StandardizedErrorsAutoSchema):
     def _should_add_error_response(self, responses: dict[str, Any], status_code: str) -> bool:
         if status_code == "422":
             return self.method == "POST" and status_code not in responses
+        if status_code == "409":
+            # Where the service may refuse because of the record's state (`clinic.errors.Conflict`).
+            conflicts = getattr(self.view, "conflict_actions", ())
+            return (
+                self.method != "GET"
+                and getattr(self.view, "action", None) in conflicts
+                and status_code not in responses
+            )
         if status_code == "413":
             return self.method in ("POST", "PUT", "PATCH") and status_code not in responses
         result: bool = super()._should_add_error_response(responses, status_code)

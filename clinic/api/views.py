@@ -28,6 +28,8 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
 
     read_scopes: ClassVar[tuple[str, ...]] = ()
     write_scopes: ClassVar[tuple[str, ...]] = ()
+    # The writes a service may refuse because of the record's current state: 409 (clinic.errors.Conflict).
+    conflict_actions: ClassVar[frozenset[str]] = frozenset()
     # The access log: the key of a returned row that names its patient, and actions that are not
     # what their method says (a release of records is an export).
     access_patient_key: ClassVar[str | None] = "patient"

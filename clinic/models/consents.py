@@ -66,7 +66,8 @@ class Consent(TimeStampedModel):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consents")
     recipient_name = models.CharField(max_length=200, help_text="The person or organisation the consent names.")
-    recipient_kind = models.CharField(max_length=20, choices=RecipientKind.choices, blank=True)
+    # Null when not given, as the API reads it back: no empty string outside the enum.
+    recipient_kind = models.CharField(max_length=20, choices=RecipientKind.choices, null=True, blank=True)  # noqa: DJ001
     purpose = models.TextField(max_length=1000)
     categories = ArrayField(models.CharField(max_length=20, choices=DisclosureCategory.choices))
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -92,7 +93,8 @@ class Consent(TimeStampedModel):
                 condition=models.Q(categories__contained_by=_CATEGORY_CODES), name="consent_categories_known"
             ),
             models.CheckConstraint(
-                condition=models.Q(recipient_kind__in=[*RecipientKind.values, ""]), name="consent_recipient_kind_valid"
+                condition=models.Q(recipient_kind__isnull=True) | models.Q(recipient_kind__in=RecipientKind.values),
+                name="consent_recipient_kind_valid",
             ),
             models.CheckConstraint(
                 condition=~models.Q(recipient_name="") & ~models.Q(purpose=""), name="consent_recipient_and_purpose"

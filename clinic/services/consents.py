@@ -52,7 +52,7 @@ def consent_record(
     signed_on: datetime.date,
     expires_at: datetime.datetime | None = None,
     expiry_event: str = "",
-    recipient_kind: str = "",
+    recipient_kind: str | None = None,
     now: datetime.datetime | None = None,
 ) -> Consent:
     """Record a consent the patient signed. `categories` may be `["all"]`: it is stored as every
@@ -82,7 +82,7 @@ def consent_record(
         clinic=by.clinic,
         patient=patient,
         recipient_name=recipient_name.strip(),
-        recipient_kind=recipient_kind,
+        recipient_kind=recipient_kind or None,  # not given: null, never an empty string
         purpose=purpose.strip(),
         categories=stored,
         expires_at=expires_at,

@@ -230,11 +230,11 @@ def test_a_late_cancellation_is_only_late_within_a_day(ehr_a: Persona) -> None:
     assert attrs(response) == {"status"}
 
 
-def test_recording_the_same_status_twice_is_400(ehr_a: Persona) -> None:
+def test_recording_the_same_status_twice_is_a_409_conflict(ehr_a: Persona) -> None:
     past = AppointmentFactory.create(clinic=ehr_a.clinic, patient=PatientFactory.create(clinic=ehr_a.clinic))
     assert attendance(ehr_a, past, "attended").status_code == 200
     again = attendance(ehr_a, past, "attended")
-    assert again.status_code == 400
+    assert again.status_code == 409
     assert AttendanceRecord.objects.count() == 1
 
 
@@ -242,8 +242,9 @@ def test_a_recorded_appointment_cannot_be_moved(ehr_a: Persona) -> None:
     past = AppointmentFactory.create(clinic=ehr_a.clinic, patient=PatientFactory.create(clinic=ehr_a.clinic))
     attendance(ehr_a, past, "attended")
     response = ehr_a.api.patch(f"{LIST}{past.pk}/", {"location": "Room 9"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert attrs(response) == {"attendance_status"}
+    assert response.json()["errors"][0]["detail"] == "This appointment is marked attended: it cannot be changed."
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,7 @@ def test_acknowledge_then_resolve_with_a_note(ehr_a: Persona, make_staff: Any) -
     assert acknowledged.status_code == 200, acknowledged.json()
     assert acknowledged.json()["acknowledged_by"] == str(nurse.user.pk)
     again = nurse.api.post(f"{FLAGS}{flag.pk}/acknowledge/", {})
-    assert (again.status_code, again.json()["errors"][0]["attr"]) == (400, "status")
+    assert (again.status_code, again.json()["errors"][0]["attr"]) == (409, "status")
 
     no_note = nurse.api.post(f"{FLAGS}{flag.pk}/resolve/", {"note": "  "})
     assert (no_note.status_code, no_note.json()["errors"][0]["attr"]) == (400, "note")
@@ -92,7 +92,7 @@ def test_acknowledge_then_resolve_with_a_note(ehr_a: Persona, make_staff: Any) -
         str(nurse.user.pk),
     )
     assert [event["kind"] for event in body["history"]] == ["raised", "acknowledged", "resolved"]
-    assert nurse.api.post(f"{FLAGS}{flag.pk}/dismiss/", {"note": "x"}).status_code == 400
+    assert nurse.api.post(f"{FLAGS}{flag.pk}/dismiss/", {"note": "x"}).status_code == 409
 
 
 def test_an_ehrs_acknowledgement_and_resolution_name_the_client(ehr_a: Persona) -> None:

@@ -29,15 +29,17 @@ def attrs(response: Any) -> set[str | None]:
     return {error["attr"] for error in response.json()["errors"]}
 
 
-def test_a_second_active_plan_is_400_naming_status(ehr_a: Persona) -> None:
+def test_a_second_active_plan_is_a_409_conflict_naming_status(ehr_a: Persona) -> None:
     patient = PatientFactory.create(clinic=ehr_a.clinic)
     assert ehr_a.api.post(PLANS, {"patient": str(patient.pk), "status": "active"}).status_code == 201
     second = ehr_a.api.post(PLANS, {"patient": str(patient.pk), "status": "active"})
-    assert second.status_code == 400
+    assert second.status_code == 409
     assert attrs(second) == {"status"}
+    assert second.json()["type"] == "client_error"
+    assert second.json()["errors"][0]["code"] == "conflict"
     draft = ehr_a.api.post(PLANS, {"patient": str(patient.pk)}).json()
     activate = ehr_a.api.post(f"{PLANS}{draft['id']}/activate/", {})
-    assert activate.status_code == 400
+    assert activate.status_code == 409
     assert attrs(activate) == {"status"}
     assert AftercarePlan.objects.filter(status=PlanStatus.ACTIVE).count() == 1
 
@@ -57,10 +59,11 @@ def test_a_plan_goes_from_draft_to_active_to_completed_and_then_stays(ehr_a: Per
     done = ehr_a.api.post(f"{PLANS}{plan['id']}/complete/", {"date": "2026-12-01"}).json()
     assert (done["status"], done["end_date"]) == ("completed", "2026-12-01")
     again = ehr_a.api.post(f"{PLANS}{plan['id']}/activate/", {})
-    assert again.status_code == 400
+    assert again.status_code == 409
     assert attrs(again) == {"status"}
+    assert again.json()["errors"][0]["detail"] == "This plan is completed: it cannot become active."
     frozen = ehr_a.api.patch(f"{PLANS}{plan['id']}/", {"goals": "Changed"})
-    assert frozen.status_code == 400
+    assert frozen.status_code == 409
     # A new plan may follow a completed one.
     assert ehr_a.api.post(PLANS, {"patient": str(patient.pk), "status": "active"}).status_code == 201
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
@@ -143,7 +144,7 @@ def flag_acknowledge(request: HttpRequest, caller: Caller, flag_id: Any) -> Http
     if form.is_valid():
         try:
             _transition(request, caller, flag, FlagEventKind.ACKNOWLEDGED, form.cleaned_data["note"])
-        except ServiceValidationError as exc:
+        except (ServiceValidationError, DjangoValidationError) as exc:
             form_errors_from_service(form, exc)
         else:
             messages.success(request, "Flag acknowledged.")
@@ -163,7 +164,7 @@ def flag_close(request: HttpRequest, caller: Caller, flag_id: Any) -> HttpRespon
     elif form.is_valid():
         try:
             _transition(request, caller, flag, kind, form.cleaned_data["note"])
-        except ServiceValidationError as exc:
+        except (ServiceValidationError, DjangoValidationError) as exc:
             form_errors_from_service(form, exc)
         else:
             messages.success(request, f"Flag {kind}.")
@@ -211,7 +212,7 @@ def patient_outreach(request: HttpRequest, caller: Caller, patient_id: Any) -> H
                     follow_up_on=data["follow_up_on"],
                     attempted_at=data["attempted_at"],
                 )
-            except ServiceValidationError as exc:
+            except (ServiceValidationError, DjangoValidationError) as exc:
                 form_errors_from_service(form, exc)
             else:
                 record(
