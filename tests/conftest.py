@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
@@ -188,3 +190,16 @@ def _tasks_run_in_process(request: pytest.FixtureRequest) -> None:
     eager = request.node.get_closest_marker("integration") is None
     app.conf.task_always_eager = eager
     app.conf.task_eager_propagates = eager
+
+
+@pytest.fixture
+def keep_test_connection_open(db: None) -> Iterator[None]:
+    """For tests that call the WSGI application directly (schemathesis, a generated client), as
+    Django's test client does: a request must not close the test's database connection."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)

@@ -16,7 +16,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,8 +24,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from django.core import signals
-from django.db import close_old_connections
 from django.test import Client as DjangoClient
 from django.utils import timezone
 
@@ -77,18 +75,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
         return _generate(tmp_path_factory.mktemp("generated-client"))
     except subprocess.CalledProcessError as failure:
         pytest.fail(f"openapi-python-client refused the schema:\n{failure.stdout}\n{failure.stderr}")
-
-
-@pytest.fixture
-def keep_test_connection_open(db: None) -> Iterator[None]:
-    """As Django's test client does: a request must not close the test's database connection."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
 
 
 def _http(**headers: str) -> httpx.Client:

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from django.core import signals
-from django.db import close_old_connections
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from hypothesis import HealthCheck, settings
 from rest_framework.test import APIClient
@@ -188,18 +186,6 @@ def _load_schema() -> Any:
 
 
 schema = _load_schema()
-
-
-@pytest.fixture
-def keep_test_connection_open(db: None) -> Iterator[None]:
-    """As Django's test client does: a request must not close the test's database connection."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()
