@@ -5,13 +5,14 @@ email, the latest offset's; the others are recorded as `skipped`, whichever work
 from __future__ import annotations
 
 import datetime
+import threading
 from collections import Counter
 from typing import Any
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from aftercare.models import Appointment, GroupMembership, GroupSession, Reminder, ReminderStatus
@@ -171,9 +172,9 @@ def test_a_group_sessions_reminders_left_due_together_send_one_per_member(clinic
         result = reminders_dispatch()
     assert (result.sent, result.skipped) == (3, 3)
     assert len(mail.outbox) == 3
-    assert set(Reminder.objects.filter(group_session=session, offset_minutes=2880).values_list("status", flat=True)) == {
-        SKIPPED
-    }
+    assert set(
+        Reminder.objects.filter(group_session=session, offset_minutes=2880).values_list("status", flat=True)
+    ) == {SKIPPED}
 
 
 def group_session(clinic: Clinic, starts: datetime.datetime, *, members: int) -> GroupSession:
@@ -209,4 +210,38 @@ def test_dispatchers_racing_one_row_at_a_time_send_one_email_per_session() -> No
         (120, ReminderStatus.SENT): 12,
         (2880, SKIPPED): 12,
     }
+    connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("held", [120, 2880])
+def test_a_worker_holding_one_of_a_sessions_due_reminders_never_lets_another_send_the_other(held: int) -> None:
+    clinic = ClinicFactory.create(time_zone="UTC", quiet_hours_start=datetime.time(0), quiet_hours_end=datetime.time(0))
+    starts = NOW + datetime.timedelta(days=3)
+    appointment = book(clinic, starts)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        # Another worker mid-claim: the row is locked, its claim not yet committed.
+        try:
+            with transaction.atomic():
+                Reminder.objects.select_for_update().get(appointment=appointment, offset_minutes=held)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=hold)
+    worker.start()
+    assert locked.wait(timeout=30)
+    with time_machine.travel(starts - datetime.timedelta(minutes=30), tick=False):
+        first = reminders_dispatch()
+        release.set()
+        worker.join(timeout=30)
+        second = reminders_dispatch()
+    # Held the 2-hour row: the 48-hour one is skipped at once, the 2-hour one sent once free.
+    # Held the 48-hour row: the 2-hour one is sent, and the 48-hour one, once free, skipped.
+    assert (first.sent, first.skipped, second.sent, second.skipped) == ((0, 1, 1, 0) if held == 120 else (1, 0, 0, 1))
+    assert statuses(appointment=appointment) == {120: ReminderStatus.SENT, 2880: SKIPPED}
+    assert len(mail.outbox) == 1
     connection.close()
