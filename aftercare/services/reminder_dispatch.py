@@ -165,7 +165,7 @@ def reminders_claim(*, now: datetime.datetime, batch_size: int = BATCH_SIZE) -> 
         )
         if not ids:
             return Claim(rows=[], skipped=0)
-        params = {
+        params: dict[str, Any] = {
             "ids": ids,
             "now": now,
             "lease": lease,

@@ -14,6 +14,7 @@ import time_machine
 from django.core import mail
 from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from aftercare.models import Appointment, GroupMembership, GroupSession, Reminder, ReminderStatus
 from aftercare.services.reminder_dispatch import reminders_dispatch
@@ -76,6 +77,11 @@ def test_a_booking_10_minutes_ahead_sends_exactly_one_reminder_email(ehr_a: Pers
     listed = ehr_a.api.get("/api/v1/reminders/", {"status": "skipped"})
     assert listed.status_code == 200
     assert [row["offset_minutes"] for row in listed.json()["results"]] == [2880]
+
+
+def test_the_published_schema_lists_skipped_among_reminder_statuses(db: None) -> None:
+    document = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert SKIPPED in document["components"]["schemas"]["ReminderStatusEnum"]["enum"]
 
 
 def test_a_booking_10_minutes_ahead_plans_one_reminder_now_and_records_the_other_as_skipped(clinic: Clinic) -> None:
