@@ -21,6 +21,9 @@ class ReminderStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     EXPIRED = "expired", "Expired (the session had started)"
+    # Not sent because a later reminder of the same session (closer to it) went or goes out at the
+    # same time or before it: a late booking, or reminders left due together, make one email.
+    SKIPPED = "skipped", "Skipped (a later reminder of the session was due as well)"
     # The worker died while the message was with the email backend: it may or may not have gone
     # out. Never resent automatically; staff can see and follow up.
     IN_DOUBT = "in_doubt", "In doubt (interrupted while sending; not resent)"

@@ -34,8 +34,8 @@ from django.core.mail.utils import DNS_NAME
 from django.db import connection, transaction
 from django.utils import timezone
 
-from aftercare.models import Reminder, ReminderKind, ReminderStatus
-from clinic.models import PatientStatus
+from aftercare.models import AttendanceStatus, Reminder, ReminderKind, ReminderStatus
+from clinic.models import Patient, PatientStatus
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ class DispatchResult:
     failed: int = 0
     expired: int = 0
     cancelled: int = 0
+    # Superseded by a reminder of the same session closer to it, due at the same pass or sent.
+    skipped: int = 0
     # Claimed, then taken over by another worker after this one's lease ran out: not ours to send.
     lost: int = 0
     # Settled before the pass by `reminders_recover_stuck`.
@@ -80,7 +82,7 @@ class DispatchResult:
 
     @property
     def claimed(self) -> int:
-        return self.sent + self.retried + self.failed + self.expired + self.cancelled + self.lost
+        return self.sent + self.retried + self.failed + self.expired + self.cancelled + self.lost + self.skipped
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,66 @@ def lease_length() -> datetime.timedelta:
     return datetime.timedelta(seconds=settings.AFTERCARE_REMINDER_LEASE_SECONDS)
 
 
-def reminders_claim(*, now: datetime.datetime, batch_size: int = BATCH_SIZE) -> list[Reminder]:
+_TABLE = Reminder._meta.db_table
+_PATIENTS = Patient._meta.db_table
+# Statuses of a reminder that has reached, or is on its way to, the patient.
+_GOING_OUT = [
+    status.value
+    for status in (ReminderStatus.CLAIMED, ReminderStatus.SENDING, ReminderStatus.SENT, ReminderStatus.IN_DOUBT)
+]
+# A reminder closer to the session (a smaller offset) of the same session and patient, due now or
+# already on its way: the one in `c` is superseded. Two EXISTS, each on the columns of one of the
+# unique constraints, so each is an index probe.
+_SUPERSEDED = f"""(
+    EXISTS (
+        SELECT 1 FROM {_TABLE} s
+        WHERE s.appointment_id = c.appointment_id AND s.kind = c.kind AND s.starts_at = c.starts_at
+            AND s.offset_minutes < c.offset_minutes
+            AND (s.status = ANY(%(going_out)s::text[]) OR (s.status = %(pending)s AND s.send_at <= %(now)s))
+    ) OR EXISTS (
+        SELECT 1 FROM {_TABLE} s
+        WHERE s.group_session_id = c.group_session_id AND s.patient_id = c.patient_id AND s.kind = c.kind
+            AND s.starts_at = c.starts_at AND s.offset_minutes < c.offset_minutes
+            AND (s.status = ANY(%(going_out)s::text[]) OR (s.status = %(pending)s AND s.send_at <= %(now)s))
+    )
+)"""  # noqa: S608 (the table name is the model's; every value is a parameter)
+# The claim of the locked rows, in one statement. A row that would be sent (its session has not
+# started, its patient still wants reminders) but is superseded becomes `skipped`; the rest are
+# leased to this worker as `claimed`, to be sent or settled one by one.
+_CLAIM = f"""
+UPDATE {_TABLE} r SET
+    status = CASE WHEN d.superseded THEN %(skipped)s ELSE %(claimed)s END,
+    claimed_at = CASE WHEN d.superseded THEN r.claimed_at ELSE %(now)s::timestamptz END,
+    lease_expires_at = CASE WHEN d.superseded THEN NULL ELSE %(lease)s::timestamptz END
+FROM (
+    SELECT c.id,
+        c.starts_at > %(now)s AND p.reminders_opt_in AND p.email <> '' AND p.status = %(active)s
+            AND {_SUPERSEDED} AS superseded
+    FROM {_TABLE} c JOIN {_PATIENTS} p ON p.id = c.patient_id
+    WHERE c.id = ANY(%(ids)s::uuid[])
+) d
+WHERE r.id = d.id AND r.status = %(pending)s
+RETURNING r.status
+"""  # noqa: S608 (as above)
+
+
+@dataclass(frozen=True)
+class Claim:
+    rows: list[Reminder]  # leased to this worker, to send
+    skipped: int  # superseded by a reminder closer to the session, never to be sent
+
+
+def reminders_claim(*, now: datetime.datetime, batch_size: int = BATCH_SIZE) -> Claim:
     """Lease up to `batch_size` due rows to this worker. Each returned row carries its lease in
-    `lease_expires_at`: the token every later write about it must present."""
+    `lease_expires_at`: the token every later write about it must present.
+
+    Of one session's reminders to one patient, only the one closest to the session goes out when
+    several are due together (a dispatcher that was down, a retry that came due after a later
+    reminder): the others become `skipped`, in the statement that claims them. Workers racing over
+    one session's rows cannot both send: a row is skipped when a closer one is pending and due in
+    this statement's snapshot (whoever locked it will claim it; nothing but a change to the
+    session or the patient, which ends every row of the session alike, stops it), or already
+    claimed or further on. The closest due row itself is never skipped, so someone sends it."""
     lease = now + lease_length()
     with transaction.atomic():
         ids = list(
@@ -105,15 +164,29 @@ def reminders_claim(*, now: datetime.datetime, batch_size: int = BATCH_SIZE) -> 
             .values_list("pk", flat=True)[:batch_size]
         )
         if not ids:
-            return []
-        Reminder.objects.filter(pk__in=ids, status=ReminderStatus.PENDING).update(
-            status=ReminderStatus.CLAIMED, claimed_at=now, lease_expires_at=lease
-        )
-    return list(
+            return Claim(rows=[], skipped=0)
+        params: dict[str, Any] = {
+            "ids": ids,
+            "now": now,
+            "lease": lease,
+            "pending": ReminderStatus.PENDING,
+            "claimed": ReminderStatus.CLAIMED,
+            "skipped": ReminderStatus.SKIPPED,
+            "going_out": _GOING_OUT,
+            "active": PatientStatus.ACTIVE,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM, params)
+            outcomes = [row[0] for row in cursor.fetchall()]
+    skipped = outcomes.count(ReminderStatus.SKIPPED)
+    if skipped == len(outcomes):
+        return Claim(rows=[], skipped=skipped)
+    rows = list(
         Reminder.objects.filter(pk__in=ids, status=ReminderStatus.CLAIMED, lease_expires_at=lease).select_related(
             "clinic", "patient", "appointment", "group_session", "group_session__group"
         )
     )
+    return Claim(rows=rows, skipped=skipped)
 
 
 @dataclass
@@ -126,7 +199,6 @@ class _Outcome:
     send_at: datetime.datetime | None = None
 
 
-_TABLE = Reminder._meta.db_table
 # One round trip: the outcome of one row (if any) and the hand-off of the next (if any). Each half
 # is conditional on the row's status and this worker's lease, and reports whether it applied.
 # The lease is compared with IS NOT DISTINCT FROM so that the row is found by its primary key: a
@@ -270,7 +342,9 @@ def reminders_dispatch(
 
     now = now or timezone.now()
     result = DispatchResult()
-    claimed = reminders_claim(now=now, batch_size=batch_size)
+    claim = reminders_claim(now=now, batch_size=batch_size)
+    result.skipped = claim.skipped
+    claimed = claim.rows
     if not claimed:
         return result
     ledger = _Ledger()
@@ -281,7 +355,11 @@ def reminders_dispatch(
         if reminder.kind != ReminderKind.MISSED_SESSION and reminder.starts_at <= now:
             ledger.finish(_Outcome(reminder, ReminderStatus.EXPIRED))
             result.expired += 1
-        elif not (patient.reminders_opt_in and patient.email and patient.status == PatientStatus.ACTIVE):
+        elif not (patient.reminders_opt_in and patient.email and patient.status == PatientStatus.ACTIVE) or (
+            # The no-show was changed without the attendance service, which withdraws the note.
+            reminder.kind == ReminderKind.MISSED_SESSION
+            and (reminder.appointment is None or reminder.appointment.attendance_status != AttendanceStatus.MISSED)
+        ):
             ledger.finish(_Outcome(reminder, ReminderStatus.CANCELLED))
             result.cancelled += 1
         else:
@@ -379,7 +457,7 @@ def reminders_dispatch_all(*, now: datetime.datetime | None = None) -> DispatchR
     total = DispatchResult(released=recovered.released, in_doubt=recovered.in_doubt)
     while True:
         result = reminders_dispatch(now=now)
-        for name in ("sent", "retried", "failed", "expired", "cancelled", "lost"):
+        for name in ("sent", "retried", "failed", "expired", "cancelled", "lost", "skipped"):
             setattr(total, name, getattr(total, name) + getattr(result, name))
         if result.claimed < BATCH_SIZE:
             return total

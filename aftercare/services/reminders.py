@@ -3,12 +3,19 @@
 Offsets are elapsed time before the session (48 h is 48 hours, whatever a DST change does to the
 wall clock). A reminder due inside the clinic's quiet hours goes out at the end of the previous
 allowed window (one minute before quiet hours begin), and never once the session has started.
+
+A patient gets one email at a time about a session: a reminder that would go out at booking while
+a later one is still to come, or at the same minute as a later one, is planned `skipped` (the row
+stays, so the API shows why no email went). The dispatcher holds to the same rule for rows that
+fall due together later (`reminder_dispatch.reminders_claim`).
 """
 
 from __future__ import annotations
 
 import datetime
 import zoneinfo
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -73,6 +80,38 @@ def reminder_send_at(
     return send_at
 
 
+@dataclass(frozen=True)
+class PlannedReminder:
+    offset_minutes: int
+    send_at: datetime.datetime
+    skipped: bool
+
+
+def reminder_plan(*, starts_at: datetime.datetime, clinic: Clinic, now: datetime.datetime) -> list[PlannedReminder]:
+    """The reminders of a session as planned at `now`, the earliest first (largest offset).
+
+    Each later reminder supersedes an earlier one that would go out at booking (its time has
+    passed: the booking itself is the notice, and the later one reminds nearer the session) or at
+    the same moment (quiet hours can move two offsets onto one minute): one session, one email
+    at a time. Offsets that can no longer go out before the session are left out."""
+    planned: list[PlannedReminder] = []
+    later: datetime.datetime | None = None  # when the next reminder kept closer to the session goes
+    for offset in sorted(set(clinic.reminder_offsets_minutes)):
+        send_at = reminder_send_at(starts_at=starts_at, offset_minutes=offset, clinic=clinic, now=now)
+        if send_at is None:
+            continue
+        skipped = later is not None and (send_at <= now or send_at >= later)
+        planned.append(PlannedReminder(offset_minutes=offset, send_at=send_at, skipped=skipped))
+        if not skipped:
+            later = send_at
+    return planned[::-1]
+
+
+def _planned_defaults(planned: PlannedReminder) -> dict[str, Any]:
+    status = ReminderStatus.SKIPPED if planned.skipped else ReminderStatus.PENDING
+    return {"send_at": planned.send_at, "status": status}
+
+
 def _wants_reminders(patient: Patient) -> bool:
     return bool(patient.reminders_opt_in and patient.email and patient.status == PatientStatus.ACTIVE)
 
@@ -97,16 +136,13 @@ def reminders_sync_appointment(*, appointment: Appointment, now: datetime.dateti
     _cancel(pending.exclude(starts_at=appointment.starts_at))
     clinic = appointment.patient.clinic
     created = 0
-    for offset in clinic.reminder_offsets_minutes:
-        send_at = reminder_send_at(starts_at=appointment.starts_at, offset_minutes=offset, clinic=clinic, now=now)
-        if send_at is None:
-            continue
+    for planned in reminder_plan(starts_at=appointment.starts_at, clinic=clinic, now=now):
         _, made = Reminder.objects.get_or_create(
             appointment=appointment,
             kind=ReminderKind.APPOINTMENT,
-            offset_minutes=offset,
+            offset_minutes=planned.offset_minutes,
             starts_at=appointment.starts_at,
-            defaults={"clinic": clinic, "patient": appointment.patient, "send_at": send_at},
+            defaults={"clinic": clinic, "patient": appointment.patient, **_planned_defaults(planned)},
         )
         created += made
     return created
@@ -138,17 +174,14 @@ def _group_session_rows(*, session: GroupSession, patient: Patient, clinic: Clin
     if not _wants_reminders(patient):
         return 0
     created = 0
-    for offset in clinic.reminder_offsets_minutes:
-        send_at = reminder_send_at(starts_at=session.starts_at, offset_minutes=offset, clinic=clinic, now=now)
-        if send_at is None:
-            continue
+    for planned in reminder_plan(starts_at=session.starts_at, clinic=clinic, now=now):
         _, made = Reminder.objects.get_or_create(
             group_session=session,
             patient=patient,
             kind=ReminderKind.GROUP_SESSION,
-            offset_minutes=offset,
+            offset_minutes=planned.offset_minutes,
             starts_at=session.starts_at,
-            defaults={"clinic": clinic, "send_at": send_at},
+            defaults={"clinic": clinic, **_planned_defaults(planned)},
         )
         created += made
     return created
@@ -206,28 +239,42 @@ def reminders_sync_group_membership(*, membership: GroupMembership, now: datetim
 
 @transaction.atomic
 def reminder_missed_session(*, appointment: Appointment, now: datetime.datetime | None = None) -> Reminder | None:
-    """'We missed you, call us' after a no-show, where the clinic has turned it on."""
+    """'We missed you, call us' after a no-show, where the clinic has turned it on.
+
+    It waits the clinic's grace period from `now` (when the no-show is recorded): a mark taken back
+    or corrected meanwhile withdraws it (`reminder_missed_session_withdraw`), so a mis-click never
+    reaches the patient. Due in quiet hours, it goes when they end. A note withdrawn and never sent
+    is planned again when the no-show is recorded again."""
     now = now or timezone.now()
     clinic = appointment.patient.clinic
     if not clinic.missed_session_message or not _wants_reminders(appointment.patient):
         return None
-    send_at = now
-    if allowed_send_at(now, clinic) != now:
+    due = now + datetime.timedelta(minutes=clinic.missed_session_grace_minutes)
+    send_at = due
+    if allowed_send_at(due, clinic) != due:
         # In quiet hours: the next morning, when they end.
-        local_day = now.astimezone(clinic.zone).date()
+        local_day = due.astimezone(clinic.zone).date()
         morning = _local(local_day, clinic.quiet_hours_end, clinic.zone)
         send_at = (
             morning
-            if morning > now
+            if morning > due
             else _local(local_day + datetime.timedelta(days=1), clinic.quiet_hours_end, clinic.zone)
         )
-    reminder, _ = Reminder.objects.get_or_create(
+    reminder, made = Reminder.objects.select_for_update().get_or_create(
         appointment=appointment,
         kind=ReminderKind.MISSED_SESSION,
         offset_minutes=0,
         starts_at=appointment.starts_at,
         defaults={"clinic": clinic, "patient": appointment.patient, "send_at": send_at},
     )
+    if not made and reminder.status == ReminderStatus.CANCELLED and reminder.attempts == 0:
+        # Withdrawn before any hand-off to the email backend: nothing reached the patient. A
+        # worker that had claimed it lost it with the cancellation (its lease is cleared here).
+        reminder.status = ReminderStatus.PENDING
+        reminder.send_at = send_at
+        reminder.claimed_at = None
+        reminder.lease_expires_at = None
+        reminder.save(update_fields=["status", "send_at", "claimed_at", "lease_expires_at", "updated_at"])
     return reminder
 
 

@@ -32,6 +32,10 @@ _DAY = datetime.timedelta(days=1)
 # How long before an appointment a patient may be checked in (arrival at the front desk).
 CHECKIN_OPENS_MIN_MINUTES = 0
 CHECKIN_OPENS_MAX_MINUTES = 8 * 60
+# How long a "we missed you" email waits after the no-show is recorded, so that a mark taken back
+# or corrected meanwhile sends nothing; past three days the message no longer reads as a follow-up.
+MISSED_SESSION_GRACE_MIN_MINUTES = 0
+MISSED_SESSION_GRACE_MAX_MINUTES = 72 * 60
 
 
 def default_reminder_offsets() -> list[int]:
@@ -120,6 +124,17 @@ class Clinic(TimeStampedModel):
     missed_session_message = models.BooleanField(
         default=False, help_text="Email a patient who missed a session, asking them to call."
     )
+    missed_session_grace_minutes = models.PositiveSmallIntegerField(
+        default=120,
+        validators=[
+            MinValueValidator(MISSED_SESSION_GRACE_MIN_MINUTES),
+            MaxValueValidator(MISSED_SESSION_GRACE_MAX_MINUTES),
+        ],
+        help_text=(
+            "How many minutes after a no-show is recorded that email waits (not sent if the mark is "
+            f"changed meanwhile): {MISSED_SESSION_GRACE_MIN_MINUTES} to {MISSED_SESSION_GRACE_MAX_MINUTES}."
+        ),
+    )
     checkin_opens_minutes = models.PositiveSmallIntegerField(
         default=60,
         validators=[MinValueValidator(CHECKIN_OPENS_MIN_MINUTES), MaxValueValidator(CHECKIN_OPENS_MAX_MINUTES)],
@@ -167,6 +182,13 @@ class Clinic(TimeStampedModel):
                     checkin_opens_minutes__lte=CHECKIN_OPENS_MAX_MINUTES,
                 ),
                 name="clinic_checkin_window_in_bounds",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    missed_session_grace_minutes__gte=MISSED_SESSION_GRACE_MIN_MINUTES,
+                    missed_session_grace_minutes__lte=MISSED_SESSION_GRACE_MAX_MINUTES,
+                ),
+                name="clinic_missed_session_grace_in_bounds",
             ),
         ]
 

@@ -135,12 +135,13 @@ def clinic_policy_update(
     quiet_hours_start: datetime.time,
     quiet_hours_end: datetime.time,
     missed_session_message: bool,
+    missed_session_grace_minutes: int,
 ) -> Clinic:
     """Change what a clinic's patients receive: the names and phone in reminders, when reminders go
-    out, and whether a missed session is followed by an email. Checked in full (the model's bounds
-    and neutrality rules) before anything is written; a refusal is a ValidationError naming each
-    field. Admins of the clinic only. Reminders already planned keep their times; sessions booked
-    from now on follow the new policy."""
+    out, and whether (and how long after it is recorded) a missed session is followed by an email.
+    Checked in full (the model's bounds and neutrality rules) before anything is written; a refusal
+    is a ValidationError naming each field. Admins of the clinic only. Reminders already planned
+    keep their times; sessions booked (and no-shows recorded) from now on follow the new policy."""
     if by.role != Role.ADMIN or by.clinic.pk != clinic.pk:
         raise PermissionDenied("Only an admin of this clinic may change its policy.")
     locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
@@ -151,6 +152,7 @@ def clinic_policy_update(
     locked.quiet_hours_start = quiet_hours_start
     locked.quiet_hours_end = quiet_hours_end
     locked.missed_session_message = missed_session_message
+    locked.missed_session_grace_minutes = missed_session_grace_minutes
     locked.full_clean()
     locked.save(update_fields=[*CLINIC_POLICY_FIELDS, "updated_at"])
     return locked
@@ -164,6 +166,7 @@ CLINIC_POLICY_FIELDS = (
     "quiet_hours_start",
     "quiet_hours_end",
     "missed_session_message",
+    "missed_session_grace_minutes",
 )
 
 

@@ -142,7 +142,7 @@ def _clinic_form(clinic: Clinic, **changes: str) -> dict[str, str]:
         "slug": clinic.slug, "name": clinic.name, "display_name": clinic.display_name, "time_zone": clinic.time_zone,
         "phone": clinic.phone, "is_active": "on", "reminder_offsets_minutes": "2880,120",
         "quiet_hours_start": "21:00", "quiet_hours_end": "08:00", "reminder_sender_name": "",
-        "checkin_opens_minutes": "60", **changes,
+        "checkin_opens_minutes": "60", "missed_session_grace_minutes": "120", **changes,
     }  # fmt: skip
 
 
@@ -163,6 +163,7 @@ def clinic_admin(clinic_a: Clinic) -> Client:
         ({"reminder_offsets_minutes": "0"}, "reminder_offsets_minutes"),
         ({"quiet_hours_start": "08:01", "quiet_hours_end": "08:00"}, "quiet_hours_end"),
         ({"checkin_opens_minutes": "481"}, "checkin_opens_minutes"),
+        ({"missed_session_grace_minutes": "4321"}, "missed_session_grace_minutes"),
     ],
 )
 def test_the_admin_refuses_a_policy_out_of_bounds_naming_the_field(
@@ -182,9 +183,10 @@ def test_the_admin_saves_a_policy_at_its_bounds(clinic_admin: Client, clinic_a: 
     url = f"/admin/clinic/clinic/{clinic_a.pk}/change/"
     form = _clinic_form(
         clinic_a, reminder_offsets_minutes="43200,43199,10080,1440,120,1", quiet_hours_start="18:00",
-        quiet_hours_end="10:00",
+        quiet_hours_end="10:00", missed_session_grace_minutes="4320",
     )  # fmt: skip
     response = clinic_admin.post(url, form)
     assert response.status_code == 302, response.context["adminform"].form.errors
     clinic_a.refresh_from_db()
     assert clinic_a.reminder_offsets_minutes == [43200, 43199, 10080, 1440, 120, 1]
+    assert clinic_a.missed_session_grace_minutes == 72 * 60

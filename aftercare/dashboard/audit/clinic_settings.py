@@ -27,7 +27,7 @@ RULE_LABELS = dict(RiskRule.choices)
 def _policy_errors(form: ReminderPolicyForm, exc: ModelValidationError) -> None:
     """The model's refusal onto the form, under the field it names (the offsets have their own
     box name on the form)."""
-    renamed = {"reminder_offsets_minutes": "reminder_offsets"}
+    renamed = {"reminder_offsets_minutes": "reminder_offsets", "missed_session_grace_minutes": "missed_session_grace"}
     for field, errors in exc.message_dict.items():
         name = renamed.get(field, field)
         for error in errors:
@@ -106,6 +106,7 @@ def clinic_settings(request: HttpRequest, caller: Caller) -> HttpResponse:
                         quiet_hours_start=data["quiet_hours_start"],
                         quiet_hours_end=data["quiet_hours_end"],
                         missed_session_message=data["missed_session_message"],
+                        missed_session_grace_minutes=data["missed_session_grace"],
                     )
                 except ModelValidationError as exc:
                     _policy_errors(policy, exc)

@@ -16,6 +16,7 @@ from aftercare.risk.rules import RULES, Rule
 from aftercare.services.risk import RiskRuleChange
 from clinic.models import AccessAction, Clinic
 from clinic.models.organisation import (
+    MISSED_SESSION_GRACE_MAX_MINUTES,
     REMINDER_OFFSET_MAX_MINUTES,
     REMINDER_OFFSET_MIN_MINUTES,
     REMINDER_OFFSETS_MAX,
@@ -100,9 +101,24 @@ class AccessLogFilterForm(DateRangeForm):
 _OFFSET = re.compile(r"^\s*(\d{1,6})\s*(h|hours?|m|min|minutes?)?\s*$", re.IGNORECASE)
 
 
+def duration_text(minutes: int) -> str:
+    """2h, 90m, 0: in whole hours where it is some."""
+    if minutes == 0:
+        return "0"
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
 def offsets_text(minutes: list[int]) -> str:
     """48h, 2h, 90m: each offset in whole hours where it is one."""
-    return ", ".join(f"{value // 60}h" if value % 60 == 0 else f"{value}m" for value in minutes)
+    return ", ".join(duration_text(value) for value in minutes)
+
+
+def _minutes(text: str) -> int | None:
+    """Minutes from '2h', '90m' or '3' (a number alone is hours); None when it is none of them."""
+    match = _OFFSET.match(text)
+    if match is None:
+        return None
+    return int(match.group(1)) * (60 if (match.group(2) or "h").lower().startswith("h") else 1)
 
 
 class ReminderPolicyForm(forms.Form):
@@ -138,6 +154,15 @@ class ReminderPolicyForm(forms.Form):
     missed_session_message = forms.BooleanField(
         label="Email a patient who missed a session, asking them to call", required=False
     )
+    missed_session_grace = forms.CharField(
+        label="Wait before that email",
+        max_length=20,
+        help_text=(
+            "After the no-show is recorded, in hours (h) or minutes (m), e.g. 2h or 30m; 0 sends it at once. "
+            f"At most {MISSED_SESSION_GRACE_MAX_MINUTES // 60} hours. "
+            "If the mark is taken back or corrected meanwhile, nothing is sent."
+        ),
+    )
 
     @classmethod
     def initial_for(cls, clinic: Clinic) -> dict[str, Any]:
@@ -149,7 +174,17 @@ class ReminderPolicyForm(forms.Form):
             "quiet_hours_start": clinic.quiet_hours_start,
             "quiet_hours_end": clinic.quiet_hours_end,
             "missed_session_message": clinic.missed_session_message,
+            "missed_session_grace": duration_text(clinic.missed_session_grace_minutes),
         }
+
+    def clean_missed_session_grace(self) -> int:
+        text = self.cleaned_data["missed_session_grace"]
+        value = _minutes(text)
+        if value is None:
+            raise forms.ValidationError(f"{text.strip()!r} is not a number of hours or minutes (e.g. 2h, 30m).")
+        if value > MISSED_SESSION_GRACE_MAX_MINUTES:
+            raise forms.ValidationError(f"At most {MISSED_SESSION_GRACE_MAX_MINUTES // 60} hours.")
+        return value
 
     def clean_reminder_offsets(self) -> list[int]:
         text = self.cleaned_data["reminder_offsets"]
@@ -158,10 +193,9 @@ class ReminderPolicyForm(forms.Form):
             raise forms.ValidationError("Give at least one offset, e.g. 48h.")
         minutes: list[int] = []
         for part in parts:
-            match = _OFFSET.match(part)
-            if match is None:
+            value = _minutes(part)
+            if value is None:
                 raise forms.ValidationError(f"{part.strip()!r} is not a number of hours or minutes (e.g. 48h, 30m).")
-            value = int(match.group(1)) * (60 if (match.group(2) or "h").lower().startswith("h") else 1)
             if not REMINDER_OFFSET_MIN_MINUTES <= value <= REMINDER_OFFSET_MAX_MINUTES:
                 raise forms.ValidationError(f"{part.strip()} is out of bounds: from 1 minute to 30 days.")
             minutes.append(value)

@@ -14,6 +14,7 @@ class Command(BaseCommand):
         result = reminders_dispatch_all()
         self.stdout.write(
             f"sent {result.sent}, retrying {result.retried}, failed {result.failed}, "
-            f"expired {result.expired}, cancelled {result.cancelled}; left by stopped workers: "
+            f"expired {result.expired}, cancelled {result.cancelled}, skipped {result.skipped} "
+            "(a later reminder of the session was due too); left by stopped workers: "
             f"{result.released} queued again, {result.in_doubt} in doubt (not resent)"
         )

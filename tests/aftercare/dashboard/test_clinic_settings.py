@@ -34,6 +34,7 @@ def _policy(**changes: Any) -> dict[str, Any]:
         "policy-quiet_hours_start": "21:00",
         "policy-quiet_hours_end": "08:00",
         "policy-missed_session_message": "on",
+        "policy-missed_session_grace": "2h",
     }
     data.update({f"policy-{key}": value for key, value in changes.items()})
     return {key: value for key, value in data.items() if value is not None}
@@ -139,6 +140,34 @@ def test_reminder_offsets_out_of_bounds_are_refused_next_to_the_field(
     assert 'id="id_policy-reminder_offsets_error"' in response.content.decode()
     clinic.refresh_from_db()
     assert clinic.phone == "+1 312-555-0100"  # nothing half-written
+
+
+@pytest.mark.parametrize(("grace", "minutes"), [("30m", 30), ("0", 0), ("72h", 72 * 60), ("3", 180)])
+def test_the_admin_sets_how_long_the_we_missed_you_email_waits(
+    staff_client: StaffClient, clinic: Clinic, grace: str, minutes: int
+) -> None:
+    admin_client, _ = staff_client(clinic, Role.ADMIN)
+    assert 'value="2h"' in admin_client.get(URL).content.decode()  # the default, as the admin reads it
+    assert admin_client.post(URL, _policy(missed_session_grace=grace)).status_code == 302
+    clinic.refresh_from_db()
+    assert clinic.missed_session_grace_minutes == minutes
+
+
+@pytest.mark.parametrize(
+    ("grace", "message"),
+    [("", "This field is required."), ("73h", "At most 72 hours."), ("later", "is not a number of hours")],
+)
+def test_a_we_missed_you_wait_out_of_bounds_is_refused_next_to_the_field(
+    staff_client: StaffClient, clinic: Clinic, grace: str, message: str
+) -> None:
+    admin_client, _ = staff_client(clinic, Role.ADMIN)
+    response = admin_client.post(URL, _policy(missed_session_grace=grace, phone="+1 999"))
+    assert response.status_code == 200
+    errors = response.context["policy"].errors
+    assert list(errors) == ["missed_session_grace"]
+    assert message in errors["missed_session_grace"][0]
+    clinic.refresh_from_db()
+    assert (clinic.phone, clinic.missed_session_grace_minutes) == ("+1 312-555-0100", 120)
 
 
 def test_quiet_hours_longer_than_16_hours_are_refused_under_the_end_field(
