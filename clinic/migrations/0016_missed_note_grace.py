@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0014_clinic_history_checkin_window'),
+        ('clinic', '0015_consent_recipient_kind_null'),
     ]
 
     operations = [
