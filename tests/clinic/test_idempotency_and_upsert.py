@@ -147,6 +147,30 @@ def test_two_upserts_with_one_external_id_leave_one_patient(ehr_a: Persona) -> N
     assert (patient.external_id, patient.given_name) == ("EHR-7", "Anita")
 
 
+def test_an_upsert_keeps_what_it_leaves_out_and_clears_only_what_it_sends_empty(
+    ehr_a: Persona, make_staff: Callable[..., Persona]
+) -> None:
+    # What the README promises: an upsert does not wipe what it leaves out (the assigned clinician
+    # the clinic chose, a patient's choice to stop reminders, a phone the EHR did not send).
+    nurse = make_staff(ehr_a.clinic)
+    first = upsert_body(phone="+1 555 010 0199", email="first@example.org")
+    assert ehr_a.api.put(upsert_url("EHR-7"), first).status_code == 201
+    patient = Patient.objects.get()
+    Patient.objects.filter(pk=patient.pk).update(assigned_clinician=nurse.user, reminders_opt_in=False)
+    second = {
+        key: value
+        for key, value in upsert_body(given_name="Anita").items()
+        if key not in ("phone", "email", "reminders_opt_in")
+    }
+    assert ehr_a.api.put(upsert_url("EHR-7"), second).status_code == 200
+    patient.refresh_from_db()
+    assert (patient.given_name, patient.phone, patient.email) == ("Anita", "+1 555 010 0199", "first@example.org")
+    assert (patient.assigned_clinician_id, patient.reminders_opt_in) == (nurse.user.pk, False)
+    assert ehr_a.api.put(upsert_url("EHR-7"), {**second, "phone": ""}).status_code == 200
+    patient.refresh_from_db()
+    assert patient.phone == ""
+
+
 def test_an_upsert_may_repeat_the_external_id_in_the_body(ehr_a: Persona) -> None:
     assert ehr_a.api.put(upsert_url("EHR-7"), new_patient(external_id="EHR-7")).status_code == 201
 
