@@ -219,7 +219,8 @@ class CursorPagination(pagination.BasePagination):
         # Nulls placed explicitly only where not PostgreSQL's default, which an index serves.
         ordered = []
         for key in keys:
-            nulls = {} if key.nulls_last != key.descending else {"nulls_last" if key.nulls_last else "nulls_first": True}
+            default = key.nulls_last != key.descending
+            nulls = {} if default else {"nulls_last" if key.nulls_last else "nulls_first": True}
             ordered.append(F(key.name).desc(**nulls) if key.descending else F(key.name).asc(**nulls))
         return ordered
 
