@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 
+from clinic.api.pagination import CursorPagination
 from clinic.api.views import IF_MATCH
 from clinic.auth.caller import CLINIC_HEADER
 from clinic.auth.permissions import required_scopes
@@ -108,7 +109,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         extra: dict[str, set[str]] = dict(super()._get_extra_validation_errors())
         extra[CLINIC_HEADER] = {"invalid"}
         paginator = self._get_paginator() if self._is_list_view() else None
-        if paginator is not None:
+        if isinstance(paginator, CursorPagination):
             extra["page_size"] = {"invalid"}
             extra[paginator.cursor_query_param] = {"invalid"}
             if paginator.ordering_choices(self.view):
