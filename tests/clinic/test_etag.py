@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from aftercare.models import AftercarePlan, RiskFlag
 from clinic.models import Patient, Role
 from tests.aftercare.factories import AppointmentFactory, PlanFactory, SupportGroupFactory
+from tests.clinic.test_patients_api import new_patient
 from tests.conftest import Persona
 from tests.factories import PatientFactory
 
@@ -116,7 +117,8 @@ def test_a_write_with_the_current_etag_succeeds_and_a_stale_one_is_a_412_that_wr
     url, (first, second) = RESOURCES[resource](admin_a)
     read = admin_a.api.get(url)
     etag = read["ETag"]
-    assert etag.startswith('"') and etag.endswith('"') and not etag.startswith("W/")
+    assert etag.startswith('"')
+    assert etag.endswith('"')
     assert admin_a.api.get(url)["ETag"] == etag  # the same version, the same tag
 
     written = _send(admin_a.api, first[0], url + first[1], first[2], **{"If-Match": etag})
@@ -153,8 +155,7 @@ def test_if_match_takes_a_list_or_a_star_and_never_a_weak_tag(ehr_a: Persona) ->
 
 
 def test_a_created_object_carries_the_etag_a_read_gives(ehr_a: Persona) -> None:
-    body = {"external_id": "MRN-ETAG-1", "given_name": "Ana", "family_name": "Ruiz", "date_of_birth": "1980-01-02"}
-    created = ehr_a.api.post(f"{API}patients/", body, format="json")
+    created = ehr_a.api.post(f"{API}patients/", new_patient(external_id="MRN-ETAG-1"), format="json")
     assert created.status_code == 201
     assert ehr_a.api.get(created["Location"])["ETag"] == created["ETag"]
 
@@ -167,7 +168,8 @@ def test_lists_carry_no_etag(ehr_a: Persona) -> None:
 
 
 def _upsert(api: APIClient, external_id: str, phone: str, **headers: str) -> Any:
-    body = {"given_name": "Ana", "family_name": "Ruiz", "date_of_birth": "1980-01-02", "phone": phone}
+    body = new_patient(phone=phone)
+    del body["external_id"]
     return api.put(f"{API}patients/?external_id={external_id}", body, format="json", headers=headers)
 
 
