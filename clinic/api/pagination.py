@@ -55,7 +55,7 @@ class Key:
         else:
             raise TypeError(f"A keyset cursor cannot order by {item!r}.")
         if name == "pk":
-            name = model._meta.pk.name  # type: ignore[union-attr]
+            name = model._meta.pk.name
         return cls(name, descending, nulls_last)
 
     def reversed(self) -> Key:
@@ -69,9 +69,11 @@ class Key:
 def _field(queryset: QuerySet[Any], name: str) -> models.Field[Any, Any]:
     annotation = queryset.query.annotations.get(name)
     if annotation is not None:
-        return annotation.output_field  # type: ignore[no-any-return]
+        output: models.Field[Any, Any] = annotation.output_field
+        return output
     try:
-        return queryset.model._meta.get_field(name)  # type: ignore[return-value]
+        field: models.Field[Any, Any] = queryset.model._meta.get_field(name)
+        return field
     except FieldDoesNotExist:
         raise TypeError(f"{queryset.model.__name__} has no ordering key {name!r}.") from None
 
@@ -132,11 +134,12 @@ class CursorPagination(pagination.BasePagination):
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> list[Key]:
         model = queryset.model
-        chosen = request.query_params.get(self.ordering_query_param) if self.ordering_query_param else None
-        if chosen is not None and self.ordering is not None:
+        param = self.ordering_query_param
+        chosen = request.query_params.get(param) if param else None
+        if param and chosen is not None and self.ordering is not None:
             choices = self.ordering_choices(view)
             if chosen not in choices:
-                raise ValidationError({self.ordering_query_param: [f"Must be one of: {', '.join(choices)}."]})
+                raise ValidationError({param: [f"Must be one of: {', '.join(choices)}."]})
             tie = "-id" if chosen.startswith("-") else "id"
             items: list[Any] = [chosen, tie]
         elif self.ordering is not None:
@@ -146,8 +149,8 @@ class CursorPagination(pagination.BasePagination):
             if not items and queryset.query.default_ordering:
                 items = list(model._meta.ordering)
         keys = [Key.parse(item, model) for item in items]
-        if not keys or keys[-1].name != model._meta.pk.name:  # type: ignore[union-attr]
-            keys.append(Key(model._meta.pk.name, False, True))  # type: ignore[union-attr]
+        if not keys or keys[-1].name != model._meta.pk.name:
+            keys.append(Key(model._meta.pk.name, False, True))
         return keys
 
     # Cursor ------------------------------------------------------------------------------------

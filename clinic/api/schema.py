@@ -96,23 +96,24 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         response = self.get_response_serializers()
         if isinstance(response, dict):
             response = response.get(200, response.get(201))
-        view_action = self.view.action
-        self.view.action = "retrieve"
+        view: Any = self.view
+        view_action = view.action
+        view.action = "retrieve"
         try:
-            own = self.view.get_serializer_class()
+            own = view.get_serializer_class()
         finally:
-            self.view.action = view_action
+            view.action = view_action
         return response is None or (isinstance(response, type) and issubclass(response, own)) or type(response) is own
 
     def _get_extra_validation_errors(self) -> dict[str, set[str]]:
         """Headers are validated too, and a 400 names them like fields."""
         extra: dict[str, set[str]] = dict(super()._get_extra_validation_errors())
         extra[CLINIC_HEADER] = {"invalid"}
-        paginator = self._get_paginator() if self._is_list_view() else None
+        paginator = self._get_paginator() if self._is_list_view() else None  # type: ignore[no-untyped-call]
         if isinstance(paginator, CursorPagination):
-            extra["page_size"] = {"invalid"}
+            extra[paginator.page_size_query_param] = {"invalid"}
             extra[paginator.cursor_query_param] = {"invalid"}
-            if paginator.ordering_choices(self.view):
+            if paginator.ordering_query_param and paginator.ordering_choices(self.view):
                 extra[paginator.ordering_query_param] = {"invalid"}
         if self._is_list_view():
             # StrictFilterSet refuses a present-but-empty parameter of any filter.

@@ -103,7 +103,8 @@ RESOURCES: dict[str, Callable[[Persona], tuple[str, list[Write]]]] = {
 
 @pytest.fixture
 def admin_a(ehr_a: Persona, make_staff: Any) -> Persona:
-    return make_staff(ehr_a.clinic, Role.ADMIN)
+    admin: Persona = make_staff(ehr_a.clinic, Role.ADMIN)
+    return admin
 
 
 def _send(api: APIClient, method: str, url: str, body: dict[str, Any], **headers: str) -> Any:
@@ -207,7 +208,7 @@ def test_another_clinics_object_is_a_404_before_any_precondition_and_shows_no_et
     ):
         assert response.status_code == 404
         assert "ETag" not in response
-    assert _upsert(ehr_a.api, theirs.external_id, "+1 312-555-0152", **{"If-Match": etag}).status_code == 412
+    assert _upsert(ehr_a.api, str(theirs.external_id), "+1 312-555-0152", **{"If-Match": etag}).status_code == 412
     assert Patient.objects.get(pk=theirs.pk).phone == theirs.phone
 
 

@@ -255,7 +255,7 @@ def test_thousands_of_rows_sharing_one_updated_at_are_each_walked_once(ehr_a: Pe
 def test_previous_links_walk_back_over_the_same_pages(ehr_a: Persona) -> None:
     PatientFactory.create_batch(7, clinic=ehr_a.clinic)
     forward: list[list[str]] = []
-    page = ehr_a.api.get(f"{API}patients/", {"page_size": 3, "ordering": "created_at"}).json()
+    page = ehr_a.api.get(f"{API}patients/", {"page_size": "3", "ordering": "created_at"}).json()
     assert page["previous"] is None
     while True:
         forward.append([row["id"] for row in page["results"]])
