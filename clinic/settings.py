@@ -372,9 +372,10 @@ REST_FRAMEWORK = {
 DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_HANDLER_CLASS": "clinic.api.errors.ExceptionHandler",
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
-    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "429"],
+    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "406", "409", "412", "413", "415", "422", "429"],
     "ERROR_SCHEMAS": {
         "409": "clinic.api.errors.Error409ResponseSerializer",
+        "412": "clinic.api.errors.Error412ResponseSerializer",
         "413": "clinic.api.errors.Error413ResponseSerializer",
         "422": "clinic.api.errors.Error422ResponseSerializer",
     },

@@ -9,7 +9,6 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -25,6 +24,7 @@ from aftercare.services.appointments import (
 )
 from clinic.api.filters import FilterBackend, InstantFilter, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
+from clinic.api.pagination import SelectorOrderPagination
 from clinic.api.serializers import FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
@@ -120,8 +120,8 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clini
     http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = AppointmentSerializer
     filterset_class = AppointmentFilter
-    filter_backends = [FilterBackend, OrderingFilter]
-    ordering_fields = ["created_at", "updated_at", "starts_at"]
+    filter_backends = [FilterBackend]
+    ordering_fields = ("created_at", "updated_at", "starts_at")
 
     def select(self, clinic: Clinic) -> QuerySet[Appointment]:
         return appointment_list(clinic=clinic)
@@ -153,11 +153,12 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clini
         responses={200: AppointmentSerializer},
         tags=["appointments"],
     )
-    @action(detail=True, methods=["get", "post"], pagination_class=None, filterset_class=None)
+    @action(detail=True, methods=["get", "post"], pagination_class=SelectorOrderPagination, filterset_class=None)
     def attendance(self, request: Request, pk: str) -> Response:
         appointment = self.get_object()
         if request.method == "GET":
-            return Response(AttendanceRecordSerializer(attendance_history(appointment=appointment), many=True).data)
+            page = self.paginate_queryset(attendance_history(appointment=appointment))
+            return self.get_paginated_response(AttendanceRecordSerializer(page, many=True).data)
         return self._record_attendance(request, appointment)
 
     @idempotent

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from aftercare.models import Severity
 from aftercare.selectors.caseload import caseload_list, caseload_rows
 from aftercare.selectors.summary import clinic_summary
+from clinic.api.pagination import SelectorOrderPagination
 from clinic.api.serializers import StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, Patient
@@ -75,6 +76,7 @@ class DashboardViewSet(ClinicScopedViewSet):
     read_scopes = ("flags:read", "patients:read", "schedule:read")
     pagination_class = None
     filter_backends: list[Any] = []
+    ordering_fields = ()
     serializer_class = SummarySerializer
     extra_validation_errors = {"caseload": {"clinician": {"invalid"}}}
 
@@ -98,13 +100,15 @@ class DashboardViewSet(ClinicScopedViewSet):
         summary="A clinician's patients, most at risk first",
         description=(
             "Active patients, discharged patients still inside the post-discharge watch window "
-            "(the clinic's `post_discharge_gap` `watch_days`), and anyone with an open or acknowledged flag."
+            "(the clinic's `post_discharge_gap` `watch_days`), and anyone with an open or acknowledged flag. "
+            "Ordered as the dashboard's caseload page: highest open severity, most open flags, longest since "
+            "an attended session, then by name; paged by cursor."
         ),
         parameters=[OpenApiParameter("clinician", OpenApiTypes.UUID, OpenApiParameter.QUERY)],
         responses=CaseloadEntrySerializer(many=True),
         tags=["dashboard"],
     )
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=SelectorOrderPagination)
     def caseload(self, request: Request) -> Response:
         query = CaseloadQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -112,5 +116,6 @@ class DashboardViewSet(ClinicScopedViewSet):
         if clinician is None:
             raise serializers.ValidationError({"clinician": ["Integration clients name the clinician."]})
         clinic = self.caller.clinic
-        rows = caseload_rows(caseload_list(clinic=clinic, clinician=clinician), clinic=clinic)
-        return Response(CaseloadEntrySerializer(rows, many=True).data)
+        page = self.paginate_queryset(caseload_list(clinic=clinic, clinician=clinician))
+        rows = caseload_rows(page, clinic=clinic)
+        return self.get_paginated_response(CaseloadEntrySerializer(rows, many=True).data)

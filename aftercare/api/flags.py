@@ -27,8 +27,9 @@ from aftercare.services.flags import flag_transition
 from aftercare.services.risk import risk_rule_update
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
+from clinic.api.pagination import OnePage
 from clinic.api.serializers import FastReadMixin, StrictCharField
-from clinic.api.views import ClinicScopedViewSet
+from clinic.api.views import IF_MATCH, ClinicScopedViewSet
 from clinic.models import Clinic
 
 _FLAG_FIELDS = [
@@ -115,7 +116,6 @@ class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScoped
     conflict_actions = frozenset({"acknowledge", "resolve", "dismiss"})
     serializer_class = FlagSerializer
     filterset_class = FlagFilter
-    ordering_fields = ["created_at", "updated_at"]
 
     def get_serializer_class(self) -> Any:
         return FlagDetailSerializer if self.action != "list" else FlagSerializer
@@ -200,8 +200,10 @@ class RiskRuleViewSet(ClinicScopedViewSet):
     read_scopes = ("flags:read",)
     write_scopes = ("flags:write",)
     serializer_class = RiskRuleSerializer
-    pagination_class = None
+    pagination_class = OnePage
     filter_backends: list[Any] = []
+    ordering_fields = ()
+    etag_identity = "code"
     lookup_value_regex = "[a-z_]+"
     http_method_names = ["get", "patch", "head", "options"]
 
@@ -215,7 +217,8 @@ class RiskRuleViewSet(ClinicScopedViewSet):
 
     def list(self, request: Request) -> Response:
         settings = {setting.rule: setting for setting in self.get_queryset()}
-        return Response(RiskRuleSerializer([_rule_view(code, settings.get(code)) for code in RULES], many=True).data)
+        rules = [_rule_view(code, settings.get(code)) for code in RULES]
+        return self.get_paginated_response(RiskRuleSerializer(rules, many=True).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(RiskRuleSerializer(_rule_view(pk, self._setting(pk))).data)
@@ -224,6 +227,10 @@ class RiskRuleViewSet(ClinicScopedViewSet):
         if pk not in RULES:
             raise NotFound()
         body = self.validated(partial=True)
+        if request.headers.get(IF_MATCH) is not None:
+            # No row may exist yet for the rule: the clinic's row is the lock its settings share.
+            Clinic.objects.select_for_update().filter(pk=self.caller.clinic.pk).values_list("pk").first()
+            self.precondition(_rule_view(pk, self._setting(pk)))
         setting = risk_rule_update(
             clinic=self.caller.clinic,
             rule=pk,

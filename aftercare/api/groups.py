@@ -41,6 +41,7 @@ from aftercare.services.groups import (
 )
 from clinic.api.filters import BooleanFilter, InstantFilter, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
+from clinic.api.pagination import SelectorOrderPagination
 from clinic.api.serializers import CalendarDateField, FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
@@ -190,11 +191,12 @@ class SupportGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
         responses={201: MembershipSerializer},
         tags=["support-groups"],
     )
-    @action(detail=True, methods=["get", "post"], pagination_class=None, filterset_class=None)
+    @action(detail=True, methods=["get", "post"], pagination_class=SelectorOrderPagination, filterset_class=None)
     def members(self, request: Request, pk: str) -> Response:
         group = self.get_object()
         if request.method == "GET":
-            return Response(MembershipSerializer(group_member_list(group=group), many=True).data)
+            page = self.paginate_queryset(group_member_list(group=group))
+            return self.get_paginated_response(MembershipSerializer(page, many=True).data)
         return self._add_member(request, group)
 
     @idempotent
@@ -237,6 +239,7 @@ class GroupSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
     action_scopes = {"attendance": {"GET": ("schedule:read",), "POST": ("attendance:write",)}}
     http_method_names = ["get", "post", "head", "options"]
     serializer_class = GroupSessionSerializer
+    ordering_fields = ("created_at", "updated_at", "starts_at")
     filterset_class = GroupSessionFilter
 
     def select(self, clinic: Clinic) -> QuerySet[GroupSession]:
@@ -265,11 +268,11 @@ class GroupSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
         responses={200: GroupAttendanceSerializer(many=True)},
         tags=["group-sessions"],
     )
-    @action(detail=True, methods=["get", "post"], pagination_class=None, filterset_class=None)
+    @action(detail=True, methods=["get", "post"], pagination_class=SelectorOrderPagination, filterset_class=None)
     def attendance(self, request: Request, pk: str) -> Response:
         session = self.get_object()
         if request.method == "GET":
-            return Response(GroupAttendanceSerializer(group_attendance_list(session=session), many=True).data)
+            return self._attendance_page(session)
         return self._record(request, session)
 
     @idempotent
@@ -279,7 +282,11 @@ class GroupSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Clin
             for item in self.validated(BulkAttendanceSerializer)["attendance"]
         ]
         group_session_attendance_record(session=session, entries=entries, by=self.caller)
-        return Response(GroupAttendanceSerializer(group_attendance_list(session=session), many=True).data)
+        return self._attendance_page(session)
+
+    def _attendance_page(self, session: GroupSession) -> Response:
+        page = self.paginate_queryset(group_attendance_list(session=session))
+        return self.get_paginated_response(GroupAttendanceSerializer(page, many=True).data)
 
 
 @extend_schema_view(

@@ -6,7 +6,6 @@ import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
-from rest_framework.filters import OrderingFilter
 
 from aftercare.models import Reminder, ReminderStatus
 from clinic.api.filters import FilterBackend, InstantFilter, StrictFilterSet, UpdatedSinceFilter
@@ -59,8 +58,8 @@ class ReminderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicSc
     read_scopes = ("schedule:read",)
     serializer_class = ReminderSerializer
     filterset_class = ReminderFilter
-    filter_backends = [FilterBackend, OrderingFilter]
-    ordering_fields = ["created_at", "updated_at", "send_at"]
+    filter_backends = [FilterBackend]
+    ordering_fields = ("created_at", "updated_at", "send_at")
 
     def select(self, clinic: Clinic) -> QuerySet[Reminder]:
         return Reminder.objects.filter(clinic=clinic)

@@ -61,6 +61,7 @@ class AccessEventViewSet(mixins.ListModelMixin, ClinicScopedViewSet):
     filterset_class = AccessEventFilter
     filter_backends = [FilterBackend]
     pagination_class = AccessEventPagination
+    ordering_fields = ()  # newest first, always: the log is append-only
     access_patient_key = None
     access_actions = {"export": AccessAction.EXPORT}
 

@@ -15,7 +15,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -297,8 +296,7 @@ class ConsentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PatientRe
     http_method_names = ["get", "post", "head", "options"]
     serializer_class = ConsentSerializer
     filterset_class = ConsentFilter
-    filter_backends = [FilterBackend, OrderingFilter]
-    ordering_fields = ["created_at", "updated_at"]
+    filter_backends = [FilterBackend]
 
     def select(self, clinic: Clinic) -> QuerySet[Consent]:
         return consent_list(clinic=clinic, patient=self.patient)
@@ -359,8 +357,7 @@ class DisclosureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Patien
     http_method_names = ["get", "post", "head", "options"]
     serializer_class = DisclosureSerializer
     filterset_class = DisclosureFilter
-    filter_backends = [FilterBackend, OrderingFilter]
-    ordering_fields = ["created_at", "updated_at"]
+    filter_backends = [FilterBackend]
     # A release sends the patient's records out of the clinic: the access log calls it an export.
     access_actions = {"create": AccessAction.EXPORT}
 

@@ -41,6 +41,12 @@ class IdempotencyKeyReused(exceptions.APIException):
     default_code = "idempotency_key_reused"
 
 
+class PreconditionFailed(exceptions.APIException):
+    status_code = 412
+    default_detail = "The object changed since the version named in If-Match: read it again, then retry."
+    default_code = "precondition_failed"
+
+
 def django_validation_error_to_drf(exc: DjangoValidationError) -> exceptions.ValidationError:
     if hasattr(exc, "error_dict"):
         detail: Any = {
@@ -86,6 +92,7 @@ def _one_code_error_response(status: int, code: str) -> type[serializers.Seriali
 
 Error409ResponseSerializer = _one_code_error_response(409, StateConflict.default_code)
 Error413ResponseSerializer = _one_code_error_response(413, RequestTooLarge.default_code)
+Error412ResponseSerializer = _one_code_error_response(412, PreconditionFailed.default_code)
 Error422ResponseSerializer = _one_code_error_response(422, IdempotencyKeyReused.default_code)
 
 

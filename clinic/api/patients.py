@@ -13,7 +13,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,7 +20,7 @@ from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilte
 from clinic.api.idempotency import idempotent
 from clinic.api.pagination import CursorPagination
 from clinic.api.serializers import ClinicRelatedField, FastReadMixin, StrictCharField
-from clinic.api.views import ClinicScopedViewSet
+from clinic.api.views import IF_MATCH, ClinicScopedViewSet
 from clinic.models import Clinic, Patient, PatientStatus, User
 from clinic.selectors.patients import care_staff_list, patient_history, patient_list
 from clinic.services.patients import PATIENT_FIELDS, patient_create, patient_update, patient_upsert
@@ -111,6 +110,7 @@ class HistoryEntrySerializer(serializers.Serializer[Any]):
 
 class HistoryPagination(CursorPagination):
     ordering = ("-pgh_created_at", "-pgh_slug")
+    ordering_query_param = None  # newest first, always
 
 
 @extend_schema_view(
@@ -133,8 +133,7 @@ class PatientViewSet(
     access_patient_key = "id"
     access_path_patient = "pk"
     filterset_class = PatientFilter
-    filter_backends = [FilterBackend, OrderingFilter]
-    ordering_fields = ["created_at", "updated_at"]
+    filter_backends = [FilterBackend]
 
     def select(self, clinic: Clinic) -> QuerySet[Patient]:
         return patient_list(clinic=clinic)
@@ -179,6 +178,9 @@ class PatientViewSet(
         body_id = fields.pop("external_id", None)
         if body_id is not None and body_id != external_id:
             raise ValidationError({"external_id": ["Differs from the external_id in the query string."]})
+        if request.headers.get(IF_MATCH) is not None:
+            existing = self.get_queryset().filter(external_id=external_id).first()
+            self.precondition(existing, reread=lambda: self.get_queryset().get(pk=existing.pk))  # type: ignore[union-attr]
         patient, created = patient_upsert(clinic=self.caller.clinic, external_id=external_id, **fields)
         return self.created(patient) if created else Response(self.get_serializer(patient).data)
 

@@ -11,6 +11,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 
+from clinic.api.pagination import CursorPagination
+from clinic.api.views import IF_MATCH
 from clinic.auth.caller import CLINIC_HEADER
 from clinic.auth.permissions import required_scopes
 
@@ -46,14 +48,74 @@ class AutoSchema(StandardizedErrorsAutoSchema):
                     ),
                 )
             )
+        if self._is_conditional_write():
+            parameters.append(
+                OpenApiParameter(
+                    IF_MATCH,
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description=(
+                        "Recommended: the `ETag` of the object as last read. The write happens only if the "
+                        "object is still that version, otherwise 412 `precondition_failed` (read it again, "
+                        "merge, retry). Without it the write overwrites whatever is there."
+                    ),
+                )
+            )
+        if self._carries_etag():
+            parameters.append(
+                OpenApiParameter(
+                    "ETag",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    response=[200, 201],
+                    required=True,
+                    description="The object's version, for `If-Match` on a later write (a strong validator).",
+                )
+            )
         return parameters
+
+    def _is_detail_path(self) -> bool:
+        return "{id}" in self.path
+
+    def _is_conditional_write(self) -> bool:
+        """`If-Match` applies: a write to the object a detail URL names, or an upsert."""
+        if self.method in ("PUT", "PATCH"):
+            return True
+        return self.method in ("POST", "DELETE") and self._is_detail_path()
+
+    def _carries_etag(self) -> bool:
+        """The 2xx body is the object itself (clinic.api.views.ClinicScopedViewSet.carries_etag)."""
+        if self._is_list_view() or self.method not in ("GET", "POST", "PUT", "PATCH"):
+            return False
+        action = getattr(self.view, "action", None)
+        if action in ("retrieve", "create", "update", "partial_update", "upsert"):
+            return True
+        if not self._is_detail_path():
+            return False
+        response = self.get_response_serializers()
+        if isinstance(response, dict):
+            response = response.get(200, response.get(201))
+        view: Any = self.view
+        view_action = view.action
+        view.action = "retrieve"
+        try:
+            own = view.get_serializer_class()
+        finally:
+            view.action = view_action
+        return response is None or (isinstance(response, type) and issubclass(response, own)) or type(response) is own
 
     def _get_extra_validation_errors(self) -> dict[str, set[str]]:
         """Headers are validated too, and a 400 names them like fields."""
         extra: dict[str, set[str]] = dict(super()._get_extra_validation_errors())
         extra[CLINIC_HEADER] = {"invalid"}
+        paginator = self._get_paginator() if self._is_list_view() else None  # type: ignore[no-untyped-call]
+        if isinstance(paginator, CursorPagination):
+            extra[paginator.page_size_query_param] = {"invalid"}
+            extra[paginator.cursor_query_param] = {"invalid"}
+            if paginator.ordering_query_param and paginator.ordering_choices(self.view):
+                extra[paginator.ordering_query_param] = {"invalid"}
         if self._is_list_view():
-            extra["page_size"] = {"invalid"}
             # StrictFilterSet refuses a present-but-empty parameter of any filter.
             filterset = getattr(self.view, "filterset_class", None)
             for name in getattr(filterset, "base_filters", {}):
@@ -93,6 +155,8 @@ class AutoSchema(StandardizedErrorsAutoSchema):
                 and getattr(self.view, "action", None) in conflicts
                 and status_code not in responses
             )
+        if status_code == "412":
+            return self._is_conditional_write() and status_code not in responses
         if status_code == "413":
             return self.method in ("POST", "PUT", "PATCH") and status_code not in responses
         result: bool = super()._should_add_error_response(responses, status_code)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, ClassVar
 
 import pghistory
-from django.db.models import QuerySet
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Model, QuerySet
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import parse_etags
 from django_guid import get_guid
 from rest_framework import routers, status, viewsets
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
+from clinic.api.errors import PreconditionFailed
 from clinic.api.serializers import ISO_PREFIX, UtcIsoInstant
 from clinic.auth.caller import Caller, get_caller
 from clinic.models import Clinic
@@ -21,6 +27,19 @@ from clinic.services.access import access_record
 
 # The viewset actions that read or write their named object; any other is `<basename>.<action>`.
 _STANDARD_ACTIONS = {"list", "retrieve", "create", "update", "partial_update", "destroy", "upsert"}
+IF_MATCH = "If-Match"
+_WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def etag_of(representation: Any) -> str:
+    """A strong ETag: a hash of the object's representation as the API shows it.
+
+    A hash of what the client read, rather than `updated_at`: a plan's activities and a flag's
+    history are rows of their own that do not move their parent's `updated_at`, and a version
+    the client never saw must not be the one it is compared with.
+    """
+    text = json.dumps(representation, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"))
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
 
 
 class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
@@ -35,6 +54,10 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     access_patient_key: ClassVar[str | None] = "patient"
     access_path_patient: ClassVar[str] = "patient_id"  # the URL argument naming the patient, if any
     access_actions: ClassVar[dict[str, AccessAction]] = {}
+    # `?ordering=` on the list (clinic.api.pagination): every resource is synced by `updated_at`.
+    ordering_fields: ClassVar[tuple[str, ...]] = ("created_at", "updated_at")
+    # The key of a representation that names the object of a detail URL (for its ETag).
+    etag_identity: ClassVar[str] = "id"
 
     @property
     def caller(self) -> Caller:
@@ -51,14 +74,60 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
             # (and pghistory's middleware opens no context for them), so list pages skip this.
             pghistory.context(actor=self.caller.key, clinic=str(self.caller.clinic.pk), request_id=get_guid())
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if request.method in _WRITES and request.headers.get(IF_MATCH) is not None:
+            # The version check and the write in one transaction, under the row's lock
+            # (`precondition`): of two writers holding the same ETag, the second gets a 412.
+            with transaction.atomic():
+                return super().dispatch(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
     def get_object(self) -> Any:
         obj = super().get_object()
+        if self.request.method in _WRITES and self.request.headers.get(IF_MATCH) is not None:
+            obj = self.precondition(obj, reread=super().get_object)
         # The patient of the object a detail URL names, for the access log: what the response
         # holds may not name them (an appointment's attendance history).
         patient_id = getattr(obj, "patient_id", None)
         if patient_id is not None:
             self._object_patient_ids = [patient_id]
         return obj
+
+    def representation(self, obj: Any) -> Any:
+        """The object as a detail GET shows it (what its ETag is made from)."""
+        action = self.action
+        self.action = "retrieve"
+        try:
+            return self.get_serializer(obj).data
+        finally:
+            self.action = action
+
+    def precondition(self, obj: Any, *, reread: Any = None) -> Any:
+        """Refuse the write with a 412 unless `If-Match` names the object's current version.
+
+        The row is locked first and read again under the lock, so the version compared is the
+        one the write will replace. `obj` None (an upsert of a record that does not exist yet)
+        has no current version: any `If-Match` fails (RFC 9110 §13.1.1).
+        """
+        header = self.request.headers.get(IF_MATCH)
+        if header is None:
+            return obj
+        if obj is not None and isinstance(obj, Model):
+            type(obj)._default_manager.select_for_update().filter(pk=obj.pk).values_list("pk").first()
+            obj = reread() if reread is not None else type(obj)._default_manager.get(pk=obj.pk)
+        wanted = parse_etags(header)
+        if obj is None or ("*" not in wanted and etag_of(self.representation(obj)) not in wanted):
+            raise PreconditionFailed()
+        return obj
+
+    def carries_etag(self, response: Any) -> bool:
+        """A 2xx whose body is the object the URL names (or a new one it created)."""
+        data = getattr(response, "data", None)
+        if not 200 <= response.status_code < 300 or not isinstance(data, dict) or "results" in data:
+            return False
+        if self.action in ("create", "upsert"):
+            return self.etag_identity in data
+        return "pk" in self.kwargs and str(data.get(self.etag_identity)) == str(self.kwargs["pk"])
 
     def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         """The resource's metadata. On a detail URL, only for an object of the caller's clinic:
@@ -69,6 +138,8 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
 
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method != "OPTIONS" and self.carries_etag(response):
+            response["ETag"] = etag_of(response.data)
         if not self.is_schema_generation:
             self.log_access(request, response)
         return response
@@ -156,7 +227,8 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         serializer_class: Any = self.get_serializer_class()
         columns = getattr(serializer_class, "plain_columns", lambda: None)()
         if self.action == "list" and columns is not None and isinstance(queryset, QuerySet):
-            ordering = {field.lstrip("-") for field in (getattr(self, "ordering_fields", None) or [])}
+            paginator_ordering = getattr(self.paginator, "ordering", None) or ()
+            ordering = {field.lstrip("-") for field in (*(self.ordering_fields or ()), *paginator_ordering)}
             # The cursor is made from the ordering columns: those stay instants.
             needed = {"id", "created_at", *ordering}
             as_text = (

@@ -189,7 +189,7 @@ def test_a_correction_needs_a_reason_and_is_kept_in_the_history(ehr_a: Persona) 
     assert attrs(no_reason) == {"reason"}
     corrected = attendance(ehr_a, past, "attended", reason="Signed in late at the front desk")
     assert corrected.status_code == 200
-    history = ehr_a.api.get(f"{LIST}{past.pk}/attendance/").json()
+    history = ehr_a.api.get(f"{LIST}{past.pk}/attendance/").json()["results"]
     assert [(h["previous_status"], h["status"], h["reason"]) for h in history] == [
         ("scheduled", "missed", ""),
         ("missed", "attended", "Signed in late at the front desk"),

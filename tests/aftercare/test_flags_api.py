@@ -147,7 +147,7 @@ def test_flag_scopes_and_roles(ehr_a: Persona, make_client: Any, make_staff: Any
 
 
 def test_every_rule_is_listed_with_its_basis_and_thresholds(ehr_a: Persona) -> None:
-    rules = {rule["code"]: rule for rule in ehr_a.api.get(RULES).json()}
+    rules = {rule["code"]: rule for rule in ehr_a.api.get(RULES).json()["results"]}
     assert set(rules) == set(RiskRule.values)
     assert rules["no_contact"]["thresholds"] == {"medium_days": 30, "high_days": 37}
     assert "Ker et al." in rules["no_contact"]["basis"]
@@ -208,7 +208,7 @@ def test_caseload_is_the_callers_patients_most_at_risk_first(ehr_a: Persona, mak
     medium = flagged(ehr_a.clinic, clinician=clinician.user)
     high = flagged(ehr_a.clinic, clinician=clinician.user, third=True)
     flagged(ehr_a.clinic)  # someone else's patient
-    rows = clinician.api.get("/api/v1/dashboard/caseload/").json()
+    rows = clinician.api.get("/api/v1/dashboard/caseload/").json()["results"]
     assert [row["patient"] for row in rows] == [str(high.patient_id), str(medium.patient_id), str(calm.pk)]
     assert rows[0]["risk"] == "high"
     assert rows[2]["risk"] is None
@@ -221,7 +221,7 @@ def test_caseload_for_a_client_names_the_clinician(ehr_a: Persona, make_staff: A
     flagged(ehr_a.clinic, clinician=clinician)
     response = ehr_a.api.get("/api/v1/dashboard/caseload/")
     assert (response.status_code, response.json()["errors"][0]["attr"]) == (400, "clinician")
-    assert len(ehr_a.api.get("/api/v1/dashboard/caseload/", {"clinician": str(clinician.pk)}).json()) == 1
+    assert len(ehr_a.api.get("/api/v1/dashboard/caseload/", {"clinician": str(clinician.pk)}).json()["results"]) == 1
 
 
 def test_dashboard_roles(ehr_a: Persona, make_staff: Any) -> None:
@@ -232,7 +232,7 @@ def test_dashboard_roles(ehr_a: Persona, make_staff: Any) -> None:
 def test_another_clinics_clinician_has_no_caseload_here(ehr_a: Persona, ehr_b: Persona, make_staff: Any) -> None:
     theirs = make_staff(ehr_b.clinic, Role.CLINICIAN).user
     flagged(ehr_b.clinic, clinician=theirs)
-    assert ehr_a.api.get("/api/v1/dashboard/caseload/", {"clinician": str(theirs.pk)}).json() == []
+    assert ehr_a.api.get("/api/v1/dashboard/caseload/", {"clinician": str(theirs.pk)}).json()["results"] == []
 
 
 @pytest.mark.parametrize("size", [10, 1000])
@@ -240,10 +240,11 @@ def test_caseload_query_count_is_the_same_for_10_and_1000_patients(ehr_a: Person
     clinician = make_staff(ehr_a.clinic, Role.CLINICIAN)
     patients = PatientFactory.create_batch(size, clinic=ehr_a.clinic, assigned_clinician=clinician.user)
     evaluate(patient_ids=[patient.pk for patient in patients])  # no_contact flags for all of them
-    clinician.api.get("/api/v1/dashboard/caseload/")  # warm: session and permission lookups
+    page = {"page_size": 200}  # the largest page: 10 rows, then 200 of the 1000
+    clinician.api.get("/api/v1/dashboard/caseload/", page)  # warm: session and permission lookups
     with CaptureQueriesContext(connection) as queries:
-        rows = clinician.api.get("/api/v1/dashboard/caseload/").json()
-    assert len(rows) == size
+        rows = clinician.api.get("/api/v1/dashboard/caseload/", page).json()["results"]
+    assert len(rows) == min(size, 200)
     assert all(row["open_flags"] for row in rows)
     # The caller (session, user, authenticator device, membership), three for the caseload (the
     # ranking, the rows' figures, the open flags), and the access event naming the patients it returned.

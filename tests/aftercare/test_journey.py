@@ -139,10 +139,11 @@ def test_a_client_runs_a_patients_aftercare_through_the_api(ehr_a: Persona, ehr_
         for row in api.get("/api/v1/appointments/", {"patient": patient["id"]}).json()["results"]
     }
     assert (statuses[first], statuses[second], statuses[third]) == ("attended", "missed", "late_cancelled")
-    history = api.get(f"/api/v1/appointments/{second}/attendance/").json()
+    history = api.get(f"/api/v1/appointments/{second}/attendance/").json()["results"]
     assert [(h["previous_status"], h["status"]) for h in history] == [("scheduled", "missed")]
     sheet = {
-        row["patient"]: row["status"] for row in api.get(f"/api/v1/group-sessions/{session['id']}/attendance/").json()
+        row["patient"]: row["status"]
+        for row in api.get(f"/api/v1/group-sessions/{session['id']}/attendance/").json()["results"]
     }
     assert sheet == {patient["id"]: "attended", other["id"]: "missed"}
     plan_read = api.get(f"/api/v1/plans/{plan_body['id']}/").json()

@@ -190,7 +190,7 @@ def test_bulk_attendance_is_all_or_nothing(ehr_a: Persona, ehr_b: Persona) -> No
     changed = ehr_a.api.post(
         url, {"attendance": [{"patient": str(mine.pk), "status": "late", "reason": "Came at 7:20"}]}
     )
-    assert [row["status"] for row in changed.json()] == ["late"]
+    assert [row["status"] for row in changed.json()["results"]] == ["late"]
     assert GroupAttendance.objects.count() == 1
 
 
@@ -252,7 +252,7 @@ def test_members_join_and_leave(ehr_a: Persona) -> None:
     assert attrs(ehr_a.api.post(url, {"patient": str(patient.pk)})) == {"patient"}
     left = ehr_a.api.post(f"{url}leave/", {"patient": str(patient.pk), "left_on": "2026-11-01"})
     assert left.status_code == 200
-    assert ehr_a.api.get(url).json()[0]["left_on"] == "2026-11-01"
+    assert ehr_a.api.get(url).json()["results"][0]["left_on"] == "2026-11-01"
     assert ehr_a.api.post(url, {"patient": str(patient.pk)}).status_code == 201
 
 
