@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import inspect
 import json
 import subprocess
 import sys
@@ -125,8 +126,10 @@ class Api:
         """Every page of a list, following the cursor of `next`."""
         rows: list[Any] = []
         cursor: Any = None
+        # A list of fixed length (the risk rules) has the envelope but takes no page size.
+        paged = "page_size" in inspect.signature(self.operation(tag, name)._get_kwargs).parameters
         for _ in range(100):
-            kwargs = {**filters, "page_size": page_size}
+            kwargs = {**filters, "page_size": page_size} if paged else dict(filters)
             if cursor is not None:
                 kwargs["cursor"] = cursor
             page = self.call(tag, name, 200, **kwargs)
