@@ -27,7 +27,7 @@ from aftercare.services.flags import flag_transition
 from aftercare.services.risk import risk_rule_update
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import FastReadMixin, StrictCharField
+from clinic.api.serializers import FastReadMixin, StrictCharField, StrictTextField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
@@ -87,7 +87,7 @@ class FlagDetailSerializer(FlagSerializer):
 
 
 class FlagNoteSerializer(serializers.Serializer[Any]):
-    note = StrictCharField(max_length=4000, allow_blank=True, required=False, default="")
+    note = StrictTextField(max_length=4000, allow_blank=True, required=False, default="")
 
 
 class FlagFilter(StrictFilterSet):

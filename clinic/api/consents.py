@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import CalendarDateField, InstantField, StrictCharField
+from clinic.api.serializers import CalendarDateField, InstantField, StrictCharField, StrictTextField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import (
     CONSENT_CATEGORY_CHOICES,
@@ -52,7 +52,7 @@ def _categories(**kwargs: Any) -> serializers.ListField:
 class ConsentInputSerializer(serializers.Serializer[Any]):
     recipient_name = StrictCharField(max_length=200, help_text="The person or organisation that may receive.")
     recipient_kind = serializers.ChoiceField(choices=RecipientKind.choices, required=False, allow_blank=True)
-    purpose = StrictCharField(max_length=1000, help_text="Why the records may be disclosed (§2.31(a)(5)).")
+    purpose = StrictTextField(max_length=1000, help_text="Why the records may be disclosed (§2.31(a)(5)).")
     categories = serializers.ListField(
         child=serializers.ChoiceField(choices=CONSENT_CATEGORY_CHOICES),
         min_length=1,
@@ -65,7 +65,7 @@ class ConsentInputSerializer(serializers.Serializer[Any]):
     expires_at = InstantField(
         required=False, allow_null=True, help_text="When the consent ends. This or `expiry_event` is required."
     )
-    expiry_event = StrictCharField(
+    expiry_event = StrictTextField(
         max_length=500,
         required=False,
         allow_blank=True,
@@ -109,7 +109,7 @@ class ConsentSerializer(serializers.ModelSerializer[Consent]):
 
 
 class RevokeSerializer(serializers.Serializer[Any]):
-    reason = StrictCharField(max_length=1000, help_text="Why the consent is revoked (e.g. 'patient withdrew').")
+    reason = StrictTextField(max_length=1000, help_text="Why the consent is revoked (e.g. 'patient withdrew').")
 
 
 _DISCLOSURE_FIELDS = [
