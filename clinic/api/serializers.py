@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, ClassVar
 
 from django.db.models import CharField, Func, QuerySet
@@ -321,11 +321,14 @@ UNKNOWN_FIELD = "unknown_field"
 UNKNOWN_FIELD_TEXT = "Unknown field: this request does not take it."
 
 
-def unknown_fields(serializer: Any, data: Any, prefix: str = "") -> list[str]:
+def unknown_fields(
+    serializer: Any, data: Any, prefix: str = "", output_only: Collection[str] = frozenset()
+) -> list[str]:
     """The paths (`emergency_plan.xyz`, `support_persons.0.xyz`) of what `data` holds that
     `serializer` does not take, nested objects and list items included.
 
-    A read-only field of the resource (`id`, `created_at`, …) is not unknown: a client that sends
+    A read-only field of the resource (`id`, `created_at`, …, and `output_only`: those of the
+    resource a request with its own serializer answers with) is not unknown: a client that sends
     back what it read, changed or not, has it ignored, so read-modify-write works (as Google's
     AIP-203 asks of output-only fields). Anything else a serializer does not name would be dropped
     without a word, hiding a client's typo (`phonee`), so it is refused.
@@ -341,16 +344,24 @@ def unknown_fields(serializer: Any, data: Any, prefix: str = "") -> list[str]:
     for key, value in data.items():
         field = fields.get(key)
         if field is None:
-            found.append(f"{prefix}{key}")
+            if key not in output_only:
+                found.append(f"{prefix}{key}")
         elif not field.read_only:
             found.extend(unknown_fields(field, value, f"{prefix}{key}."))
     return found
 
 
-def validated_strictly(serializer: serializers.Serializer[Any]) -> dict[str, Any]:
-    """`serializer`'s validated request body; a 400 naming every bad field and every unknown one."""
+def validated_strictly(
+    serializer: serializers.Serializer[Any], resource: type[serializers.Serializer[Any]] | None = None
+) -> dict[str, Any]:
+    """`serializer`'s validated request body; a 400 naming every bad field and every unknown one.
+    `resource` is the serializer of what the request answers with, when it is another one: its
+    read-only fields are ignored too."""
     valid = serializer.is_valid()
     unknown = unknown_fields(serializer, serializer.initial_data)
+    if unknown and resource is not None and resource is not type(serializer):
+        output_only = {name for name, field in resource().fields.items() if field.read_only}
+        unknown = unknown_fields(serializer, serializer.initial_data, output_only=output_only)
     if valid and not unknown:
         return dict(serializer.validated_data)
     errors: dict[str, Any] = {} if valid else dict(serializer.errors)

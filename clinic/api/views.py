@@ -138,10 +138,11 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     def validated(self, serializer_class: Any = None, instance: Any = None, *, partial: bool = False) -> dict[str, Any]:
         """The request body, validated by this view's serializer (or the one given); unknown fields
         are refused (`clinic.api.serializers.unknown_fields`)."""
-        serializer = (serializer_class or self.get_serializer_class())(
+        resource = self.get_serializer_class()
+        serializer = (serializer_class or resource)(
             instance, data=self.request.data, partial=partial, context=self.get_serializer_context()
         )
-        return validated_strictly(serializer)
+        return validated_strictly(serializer, resource)
 
     def created(self, obj: Any) -> Response:
         """201 with the new object and where it lives."""
