@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -48,16 +49,28 @@ def test_the_consent_expiry_migration_keeps_the_last_whole_day_of_the_clinics_ca
     from django.utils import timezone
 
     from clinic.auth.caller import Caller
+    from clinic.models import Consent
     from clinic.services.consents import consent_record
     from tests.factories import ClinicFactory, PatientFactory, integration_client
 
     zone = zoneinfo.ZoneInfo("America/New_York")
     clinic = ClinicFactory.create(time_zone="America/New_York")
     by = Caller(clinic=clinic, scopes=frozenset(), client=integration_client(clinic, ["consents:write"]))
-    signed = {"patient": PatientFactory.create(clinic=clinic), "by": by, "signed_on": timezone.localdate(timezone=zone)}
-    terms = {"recipient_name": "Court", "purpose": "Report", "categories": ["attendance"], **signed}
-    kept, midnight, afternoon = (consent_record(**terms, expires_on=datetime.date(2030, 6, 1)) for _ in range(3))
-    by_event = consent_record(**terms, expiry_event="End of probation")
+    patient = PatientFactory.create(clinic=clinic)
+
+    def recorded(**expiry: Any) -> Consent:
+        return consent_record(
+            patient=patient,
+            by=by,
+            signed_on=timezone.localdate(timezone=zone),
+            recipient_name="Court",
+            purpose="Report",
+            categories=["attendance"],
+            **expiry,
+        )
+
+    kept, midnight, afternoon = (recorded(expires_on=datetime.date(2030, 6, 1)) for _ in range(3))
+    by_event = recorded(expiry_event="End of probation")
 
     executor = MigrationExecutor(connection)
     node = executor.loader.graph.node_map[("clinic", "0017_consent_expires_on")]

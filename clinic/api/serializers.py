@@ -333,7 +333,7 @@ def unknown_fields(
     AIP-203 asks of output-only fields). Anything else a serializer does not name would be dropped
     without a word, hiding a client's typo (`phonee`), so it is refused.
     """
-    if isinstance(serializer, serializers.ListSerializer):
+    if isinstance(serializer, serializers.ListSerializer | serializers.ListField):
         if not isinstance(data, list):
             return []
         return [path for i, item in enumerate(data) for path in unknown_fields(serializer.child, item, f"{prefix}{i}.")]
@@ -352,7 +352,7 @@ def unknown_fields(
 
 
 def validated_strictly(
-    serializer: serializers.Serializer[Any], resource: type[serializers.Serializer[Any]] | None = None
+    serializer: serializers.BaseSerializer[Any], resource: type[serializers.BaseSerializer[Any]] | None = None
 ) -> dict[str, Any]:
     """`serializer`'s validated request body; a 400 naming every bad field and every unknown one.
     `resource` is the serializer of what the request answers with, when it is another one: its
@@ -360,7 +360,8 @@ def validated_strictly(
     valid = serializer.is_valid()
     unknown = unknown_fields(serializer, serializer.initial_data)
     if unknown and resource is not None and resource is not type(serializer):
-        output_only = {name for name, field in resource().fields.items() if field.read_only}
+        fields = getattr(resource(), "fields", {})
+        output_only = {name for name, field in fields.items() if field.read_only}
         unknown = unknown_fields(serializer, serializer.initial_data, output_only=output_only)
     if valid and not unknown:
         return dict(serializer.validated_data)
