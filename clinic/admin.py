@@ -278,7 +278,7 @@ class ReadOnlyClinicScopedAdmin(AccessLoggedAdmin):
 class ConsentAdmin(ReadOnlyClinicScopedAdmin):
     object_type = "admin.consent"
     # No patient names in the list: the patient's id is enough to find them.
-    list_display = ["id", "patient_id", "recipient_name", "signed_on", "expires_at", "revoked_at"]
+    list_display = ["id", "patient_id", "recipient_name", "signed_on", "expires_on", "revoked_at"]
     list_filter = ["recipient_kind"]
     search_fields = ["=id", "=patient__id", "=patient__external_id"]
     date_hierarchy = "created_at"

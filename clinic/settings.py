@@ -394,6 +394,15 @@ SPECTACULAR_SETTINGS = {
         "Keys are kept for 24 hours.\n"
         "* Every 4xx has one shape: `{type, errors: [{code, detail, attr}]}`, where `attr` names the "
         "bad field (dotted for nested fields, e.g. `emergency_plan.phone`).\n"
+        "* Request bodies are strict. A field the operation does not take is a 400 `unknown_field` "
+        "naming it (nested ones too, e.g. `support_persons.0.xyz`); the resource's read-only fields "
+        "(`id`, `created_at`, `updated_at`, …) are the exception: sent back as read, they are ignored, "
+        "so read-modify-write works. Text refuses control characters (`control_characters`; one-line "
+        "fields refuse line breaks too). Every date-time, in bodies and query parameters, is RFC 3339 "
+        "with an offset: without one it is a 400 `no_offset`, never read in a zone the caller did not "
+        "choose. A `date` is a day of the clinic's calendar, in the clinic's time zone. Dates and "
+        "date-times outside what a clinic could mean (a birth in the future, an appointment decades "
+        "away) are `out_of_range`.\n"
         "* Rate limits per caller (per integration client, per staff member; `/o/token/` per client id "
         "and per client IP): over the limit the answer is 429 with `Retry-After` in seconds."
     ),
@@ -439,6 +448,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
         "clinic.api.schema.index_placeholders_to_patterns",
+        "clinic.api.schema.open_error_unions",
+        "clinic.api.schema.request_bodies_are_closed",
         "clinic.api.schema.document_retry_after",
     ],
 }

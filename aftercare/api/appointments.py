@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import django_filters
 from django.db.models import QuerySet
@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aftercare.api.fields import activity_field, clinician_field, patient_field
+from aftercare.api.fields import SESSION_WINDOW, activity_field, clinician_field, patient_field
 from aftercare.models import ActivityKind, Appointment, AttendanceRecord, AttendanceStatus
 from aftercare.selectors.schedule import appointment_list, attendance_history
 from aftercare.services.appointments import (
@@ -25,7 +25,7 @@ from aftercare.services.appointments import (
 from clinic.api.filters import FilterBackend, InstantFilter, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.pagination import SelectorOrderPagination
-from clinic.api.serializers import FastReadMixin, StrictCharField
+from clinic.api.serializers import FastReadMixin, StrictTextField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
@@ -49,6 +49,7 @@ class AppointmentSerializer(FastReadMixin, serializers.ModelSerializer[Appointme
             "updated_at",
         ]
         fields = [*BOOKING_FIELDS, *read_only_fields]
+        extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {"starts_at": SESSION_WINDOW, "ends_at": SESSION_WINDOW}
 
 
 class AppointmentMoveSerializer(serializers.ModelSerializer[Appointment]):
@@ -57,12 +58,15 @@ class AppointmentMoveSerializer(serializers.ModelSerializer[Appointment]):
     class Meta:
         model = Appointment
         fields = list(MOVABLE_FIELDS)
-        extra_kwargs = {"starts_at": {"required": False}, "ends_at": {"required": False}}
+        extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {
+            "starts_at": {"required": False, **SESSION_WINDOW},
+            "ends_at": {"required": False, **SESSION_WINDOW},
+        }
 
 
 class AttendanceInputSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=AttendanceStatus.choices)
-    reason = StrictCharField(
+    reason = StrictTextField(
         required=False,
         allow_blank=True,
         default="",

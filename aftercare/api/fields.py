@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from aftercare.models import PlanActivity, SupportGroup
-from clinic.api.serializers import ClinicRelatedField
+from clinic.api.serializers import YEAR, ClinicRelatedField
 from clinic.models import Patient, User
 from clinic.selectors.patients import care_staff_list, patient_list
+
+# A session booked, moved or recorded through the API lies within this window around now: wide
+# enough to back-fill an EHR's recent history and to book a long course ahead, narrow enough that a
+# slip in the year (2062 for 2026) is refused rather than booked.
+SESSION_WINDOW: dict[str, Any] = {"past": 2 * YEAR, "future": 5 * YEAR}
 
 
 def patient_field(**kwargs: Any) -> ClinicRelatedField:

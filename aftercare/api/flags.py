@@ -28,7 +28,7 @@ from aftercare.services.risk import risk_rule_update
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.pagination import OnePage
-from clinic.api.serializers import FastReadMixin, StrictCharField
+from clinic.api.serializers import FastReadMixin, StrictCharField, StrictTextField
 from clinic.api.views import IF_MATCH, ClinicScopedViewSet
 from clinic.models import Clinic
 
@@ -88,7 +88,7 @@ class FlagDetailSerializer(FlagSerializer):
 
 
 class FlagNoteSerializer(serializers.Serializer[Any]):
-    note = StrictCharField(max_length=4000, allow_blank=True, required=False, default="")
+    note = StrictTextField(max_length=4000, allow_blank=True, required=False, default="")
 
 
 class FlagFilter(StrictFilterSet):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, ClassVar
 
 import django_filters
@@ -13,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aftercare.api.fields import patient_field, support_group_field
+from aftercare.api.fields import SESSION_WINDOW, patient_field, support_group_field
 from aftercare.models import (
     GroupAttendance,
     GroupAttendanceStatus,
@@ -42,7 +43,7 @@ from aftercare.services.groups import (
 from clinic.api.filters import BooleanFilter, InstantFilter, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.pagination import SelectorOrderPagination
-from clinic.api.serializers import CalendarDateField, FastReadMixin, StrictCharField
+from clinic.api.serializers import YEAR, CalendarDateField, FastReadMixin, StrictTextField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
@@ -57,7 +58,7 @@ class SupportGroupSerializer(FastReadMixin, serializers.ModelSerializer[SupportG
 
 class MembershipSerializer(serializers.ModelSerializer[GroupMembership]):
     patient = patient_field()
-    joined_on = CalendarDateField(required=False, help_text="Default: today.")
+    joined_on = CalendarDateField(required=False, past=10 * YEAR, future=YEAR, help_text="Default: today.")
 
     class Meta:
         model = GroupMembership
@@ -67,7 +68,7 @@ class MembershipSerializer(serializers.ModelSerializer[GroupMembership]):
 
 class LeaveSerializer(serializers.Serializer[Any]):
     patient = patient_field()
-    left_on = CalendarDateField(required=False, help_text="Default: today.")
+    left_on = CalendarDateField(required=False, past=10 * YEAR, future=YEAR, help_text="Default: today.")
 
 
 class GroupSessionSerializer(FastReadMixin, serializers.ModelSerializer[GroupSession]):
@@ -77,12 +78,13 @@ class GroupSessionSerializer(FastReadMixin, serializers.ModelSerializer[GroupSes
         model = GroupSession
         fields = ["id", "group", "starts_at", "ends_at", "location", "cancelled", "created_at", "updated_at"]
         read_only_fields = ["id", "cancelled", "created_at", "updated_at"]
+        extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {"starts_at": SESSION_WINDOW, "ends_at": SESSION_WINDOW}
 
 
 class AttendanceEntrySerializer(serializers.Serializer[Any]):
     patient = patient_field()
     status = serializers.ChoiceField(choices=GroupAttendanceStatus.choices)
-    reason = StrictCharField(
+    reason = StrictTextField(
         required=False,
         allow_blank=True,
         default="",
@@ -109,7 +111,11 @@ class OutsideMeetingSerializer(FastReadMixin, serializers.ModelSerializer[Outsid
         model = OutsideMeeting
         fields = ["id", "patient", "kind", "date", "note", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {"note": {"max_length": 2000}}
+        extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {
+            "note": {"max_length": 2000},
+            # A meeting the patient went to: not ahead, and recent enough to matter to the risk rules.
+            "date": {"past": 2 * YEAR, "future": datetime.timedelta(0)},
+        }
 
 
 class UpdatedSinceFilterSet(StrictFilterSet):

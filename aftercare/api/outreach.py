@@ -17,7 +17,7 @@ from aftercare.selectors.outreach import outreach_list
 from aftercare.services.outreach import NOTE_MAX_LENGTH, outreach_record
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import CalendarDateField, ClinicRelatedField, FastReadMixin
+from clinic.api.serializers import YEAR, CalendarDateField, ClinicRelatedField, FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
@@ -35,7 +35,11 @@ class OutreachAttemptSerializer(FastReadMixin, serializers.ModelSerializer[Outre
     channel = serializers.ChoiceField(choices=OutreachChannel.choices)
     outcome = serializers.ChoiceField(choices=OutreachOutcome.choices)
     follow_up_on = CalendarDateField(
-        required=False, allow_null=True, help_text="When to try again (clinic calendar day); optional."
+        required=False,
+        allow_null=True,
+        past=2 * YEAR,
+        future=2 * YEAR,
+        help_text="When to try again (clinic calendar day); optional.",
     )
 
     class Meta:
@@ -57,7 +61,11 @@ class OutreachAttemptSerializer(FastReadMixin, serializers.ModelSerializer[Outre
         read_only_fields = ["id", "by", "by_client", "created_at", "updated_at"]
         extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {
             "note": {"max_length": NOTE_MAX_LENGTH},
-            "attempted_at": {"required": False, "help_text": "When the attempt was made; default now, never later."},
+            "attempted_at": {
+                "required": False,
+                "past": 2 * YEAR,
+                "help_text": "When the attempt was made; default now, never later.",
+            },
             "by": {"help_text": "The staff member who made the attempt (null when an integration client did)."},
             "by_client": {"help_text": "The integration client that logged the attempt (null when staff did)."},
         }

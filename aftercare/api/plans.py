@@ -20,11 +20,13 @@ from aftercare.services.plans import ACTIVITY_FIELDS, PLAN_FIELDS, plan_create, 
 from clinic.api.choices import ReadWriteChoiceField
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import CalendarDateField, FastReadMixin, StrictCharField
+from clinic.api.serializers import YEAR, CalendarDateField, FastReadMixin, StrictCharField, StrictTextField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
 PHONE_CHARACTERS = set("+0123456789 -().")
+# A plan's dates: an EHR may bring a plan begun years ago; one set far ahead is a typo.
+PLAN_WINDOW: dict[str, Any] = {"past": 10 * YEAR, "future": 5 * YEAR}
 
 
 def validate_phone(value: str) -> None:
@@ -52,8 +54,8 @@ class EmergencyPlanSerializer(serializers.Serializer[Any]):
     """Who to call, where to go, what to do when a craving or a crisis comes."""
 
     contacts = ContactSerializer(many=True, required=False, default=list, max_length=10)  # type: ignore[call-arg]
-    where_to_go = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
-    what_to_do = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+    where_to_go = StrictTextField(max_length=500, required=False, allow_blank=True, default="")
+    what_to_do = StrictTextField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class PlanActivitySerializer(serializers.ModelSerializer[PlanActivity]):
@@ -62,7 +64,11 @@ class PlanActivitySerializer(serializers.ModelSerializer[PlanActivity]):
     class Meta:
         model = PlanActivity
         fields = ["id", *ACTIVITY_FIELDS]
-        extra_kwargs = {"frequency_count": {"min_value": 1, "max_value": 31}}
+        extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {
+            "frequency_count": {"min_value": 1, "max_value": 31},
+            # Years of maintenance treatment are common; a start far ahead is a typo.
+            "medication_started_on": {"past": 50 * YEAR, "future": YEAR},
+        }
 
 
 class PlanSerializer(FastReadMixin, serializers.ModelSerializer[AftercarePlan]):
@@ -90,6 +96,7 @@ class PlanSerializer(FastReadMixin, serializers.ModelSerializer[AftercarePlan]):
         model = AftercarePlan
         fields = ["id", "patient", "status", *PLAN_FIELDS, "activities", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {"start_date": PLAN_WINDOW, "end_date": PLAN_WINDOW}
         # One active plan per patient is the database's rule (and the service's 400 naming
         # `status`); DRF's validator for that constraint would demand `status` in every body.
         validators: ClassVar[list[Any]] = []
@@ -106,7 +113,10 @@ class PlanSerializer(FastReadMixin, serializers.ModelSerializer[AftercarePlan]):
 
 class PlanTransitionSerializer(serializers.Serializer[Any]):
     date = CalendarDateField(
-        required=False, help_text="Start date (activate) or end date (complete, discontinue); default today."
+        required=False,
+        past=2 * YEAR,
+        future=YEAR,
+        help_text="Start date (activate) or end date (complete, discontinue); default today.",
     )
 
 

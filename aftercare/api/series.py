@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -15,7 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aftercare.api.fields import activity_field, clinician_field, patient_field
+from aftercare.api.fields import SESSION_WINDOW, activity_field, clinician_field, patient_field
 from aftercare.models import AppointmentSeries
 from aftercare.selectors.schedule import series_list
 from aftercare.services.series import (
@@ -77,6 +77,7 @@ class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
         model = AppointmentSeries
         fields = ["id", *SERIES_FIELDS, "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
         read_only_fields = ["id", "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
+        extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {"starts_on": SESSION_WINDOW}
 
     def validate_rrule(self, value: str) -> str:
         try:
@@ -92,7 +93,7 @@ class SeriesEditSerializer(SeriesSerializer):
 
 
 class SeriesEndSerializer(serializers.Serializer[Any]):
-    ended_on = CalendarDateField(help_text="The last date that may have an occurrence.")
+    ended_on = CalendarDateField(**SESSION_WINDOW, help_text="The last date that may have an occurrence.")
 
 
 class SeriesFilter(StrictFilterSet):

@@ -4,6 +4,7 @@ consents to disclose, their revocation, releases under them and the accounting o
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -20,7 +21,7 @@ from rest_framework.response import Response
 
 from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
-from clinic.api.serializers import CalendarDateField, InstantField, StrictCharField
+from clinic.api.serializers import CalendarDateField, StrictCharField, StrictTextField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import (
     CONSENT_CATEGORY_CHOICES,
@@ -57,31 +58,41 @@ class ConsentInputSerializer(serializers.Serializer[Any]):
         allow_blank=True,
         help_text="What kind of recipient it is, if known; read back as null when not given.",
     )
-    purpose = StrictCharField(max_length=1000, help_text="Why the records may be disclosed (§2.31(a)(5)).")
+    purpose = StrictTextField(max_length=1000, help_text="Why the records may be disclosed (§2.31(a)(5)).")
     categories = serializers.ListField(
         child=serializers.ChoiceField(choices=CONSENT_CATEGORY_CHOICES),
         min_length=1,
         max_length=_MAX_CATEGORIES,
         help_text=(
             "What may be disclosed. `all` is stored as the categories that exist on the day the consent "
-            "is recorded (never those added later) and needs `expires_at`."
+            "is recorded (never those added later) and needs `expires_on`."
         ),
     )
-    expires_at = InstantField(
-        required=False, allow_null=True, help_text="When the consent ends. This or `expiry_event` is required."
+    expires_on = CalendarDateField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "The last day on which the consent holds (inclusive), a day of the clinic's calendar: "
+            "not in the past, not before `signed_on`. This or `expiry_event` is required."
+        ),
     )
-    expiry_event = StrictCharField(
+    expiry_event = StrictTextField(
         max_length=500,
         required=False,
         allow_blank=True,
         help_text="The event or condition on which the consent ends (e.g. 'end of probation'), if not a date.",
     )
-    signed_on = CalendarDateField(help_text="The date the patient signed.")
+    signed_on = CalendarDateField(
+        future=datetime.timedelta(0),
+        help_text="The day the patient signed (clinic's calendar): not in the future, not before their birth.",
+    )
 
 
 class ConsentSerializer(serializers.ModelSerializer[Consent]):
     categories = _categories(read_only=True)
-    state = serializers.SerializerMethodField(help_text="`active` until revoked or past `expires_at`.")
+    state = serializers.SerializerMethodField(
+        help_text="`active` until revoked or until the clinic's calendar is past `expires_on`."
+    )
 
     class Meta:
         model = Consent
@@ -92,7 +103,7 @@ class ConsentSerializer(serializers.ModelSerializer[Consent]):
             "recipient_kind",
             "purpose",
             "categories",
-            "expires_at",
+            "expires_on",
             "expiry_event",
             "signed_on",
             "state",
@@ -110,11 +121,11 @@ class ConsentSerializer(serializers.ModelSerializer[Consent]):
     def get_state(self, consent: Consent) -> str:
         if consent.revoked_at is not None:
             return "revoked"
-        return "expired" if consent.is_expired(self.context["now"]) else "active"
+        return "expired" if consent.is_expired(self.context["today"]) else "active"
 
 
 class RevokeSerializer(serializers.Serializer[Any]):
-    reason = StrictCharField(max_length=1000, help_text="Why the consent is revoked (e.g. 'patient withdrew').")
+    reason = StrictTextField(max_length=1000, help_text="Why the consent is revoked (e.g. 'patient withdrew').")
 
 
 _DISCLOSURE_FIELDS = [
@@ -303,7 +314,9 @@ class ConsentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PatientRe
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
-        context["now"] = timezone.now()  # one instant for every consent's `state` on the page
+        if not self.is_schema_generation:
+            # One day for every consent's `state` on the page: the clinic's today.
+            context["today"] = timezone.localdate(timezone=self.caller.clinic.zone)
         return context
 
     @idempotent

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import re
 from typing import Any
 
 import django_filters
@@ -11,26 +10,23 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.rest_framework import DjangoFilterBackend
 
-# RFC 3339 (what OpenAPI's `date-time` means): a full date and time with an explicit offset.
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+from clinic.api import rfc3339
 
 
 class Rfc3339Field(forms.Field):
-    default_error_messages = {
-        "invalid": "Enter a date-time with an offset, e.g. 2026-11-21T14:30:00Z (RFC 3339).",
-    }
+    """An instant as RFC 3339 with an offset (`clinic.api.rfc3339`, as in request bodies)."""
+
+    default_error_messages = {"invalid": rfc3339.INVALID_TEXT, "no_offset": rfc3339.NO_OFFSET_TEXT}
 
     def to_python(self, value: Any) -> datetime.datetime | None:
         if value is None:
             return None
         # Present but empty is a mistake in the caller's sync code, not a request for everything.
-        text = str(value).strip()
-        if not _RFC3339.fullmatch(text):
-            raise ValidationError(self.error_messages["invalid"], code="invalid")
         try:
-            # In UTC: PostgreSQL takes offsets up to ±15:59 only, Python up to ±23:59.
-            return datetime.datetime.fromisoformat(text.replace("z", "Z")).astimezone(datetime.UTC)
-        except (ValueError, OverflowError):
+            return rfc3339.parse_instant(str(value).strip())
+        except rfc3339.NoOffset:
+            raise ValidationError(self.error_messages["no_offset"], code="no_offset") from None
+        except ValueError:
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 

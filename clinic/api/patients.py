@@ -7,19 +7,18 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.pagination import CursorPagination
-from clinic.api.serializers import ClinicRelatedField, FastReadMixin, StrictCharField
+from clinic.api.serializers import YEAR, ClinicRelatedField, FastReadMixin, StrictCharField
 from clinic.api.views import IF_MATCH, ClinicScopedViewSet
 from clinic.models import Clinic, Patient, PatientStatus, User
 from clinic.selectors.patients import care_staff_list, patient_history, patient_list
@@ -45,14 +44,23 @@ class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
             # The database enforces uniqueness per clinic (and upsert relies on it); DRF's own
             # validator would look across every clinic.
             "external_id": {"validators": [], "help_text": "The EHR's identifier, unique within the clinic."},
+            # Days of the clinic's calendar: a birth is never ahead of today; an intake or a
+            # discharge may be planned, though not years ahead.
+            "date_of_birth": {"future": datetime.timedelta(0)},
+            "intake_date": {"future": YEAR},
+            "discharge_date": {"future": YEAR},
         }
 
-    def validate_date_of_birth(self, value: datetime.date) -> datetime.date:
-        if value > timezone.localdate():
-            raise serializers.ValidationError("Must not be in the future.")
-        if value.year < 1900:
-            raise serializers.ValidationError("Must be on or after 1900-01-01.")
-        return value
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        def current(name: str) -> Any:
+            return attrs[name] if name in attrs else getattr(self.instance, name, None)
+
+        born, intake = current("date_of_birth"), current("intake_date")
+        if born and intake and intake < born:
+            raise serializers.ValidationError(
+                {"intake_date": ErrorDetail("Must not be before date_of_birth.", code="out_of_range")}
+            )
+        return attrs
 
     def validate_phone(self, value: str) -> str:
         if value and (not set(value) <= PHONE_CHARACTERS or sum(c.isdigit() for c in value) < 7):

@@ -3,20 +3,43 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
+from drf_standardized_errors.openapi_serializers import ValidationErrorEnum
+from drf_standardized_errors.openapi_utils import get_error_serializer
+from inflection import camelize
+from rest_framework import serializers
 
 from clinic.api.pagination import CursorPagination
+from clinic.api.serializers import UNKNOWN_FIELD
 from clinic.api.views import IF_MATCH
 from clinic.auth.caller import CLINIC_HEADER
 from clinic.auth.permissions import required_scopes
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+def _unknown_field_error(operation_id: str) -> type[serializers.Serializer[Any]]:
+    """The error naming a field the request body holds and the operation does not take."""
+    return type(
+        f"{camelize(operation_id)}UnknownFieldErrorSerializer",
+        (serializers.Serializer,),
+        {
+            "attr": serializers.CharField(
+                help_text="The unknown field's path in the body (`xyz`, `emergency_plan.xyz`, `support_persons.0.xyz`)."
+            ),
+            "code": serializers.ChoiceField(choices=[UNKNOWN_FIELD]),
+            "detail": serializers.CharField(),
+            "Meta": type("Meta", (), {"ref_name": f"{camelize(operation_id)}UnknownFieldErrorComponent"}),
+        },
+    )
 
 
 class AutoSchema(StandardizedErrorsAutoSchema):
@@ -128,6 +151,40 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             extra.setdefault(name, set()).update(codes)
         return extra
 
+    def _has_request_body(self) -> bool:
+        if self.method not in _BODY_METHODS:
+            return False
+        request_serializer = self.get_request_serializer()
+        return isinstance(request_serializer, serializers.Field) or (
+            isinstance(request_serializer, type) and issubclass(request_serializer, serializers.Field)
+        )
+
+    def _get_serializer_for_validation_error_response(self) -> Any:
+        """drf-standardized-errors' validation error, plus the error naming an unknown body field
+        (`ClinicScopedViewSet.validated`), whose `attr` is whatever the client sent."""
+        if not self._has_request_body():
+            return super()._get_serializer_for_validation_error_response()
+        codes_by_field = self._get_validation_error_codes_by_field(self._determine_fields_with_error_codes())
+        operation_id = self.get_operation_id()
+        items: dict[str, Any] = {
+            name: get_error_serializer(operation_id, name, codes) for name, codes in codes_by_field.items()
+        }
+        items[UNKNOWN_FIELD] = _unknown_field_error(operation_id)
+        return type(
+            "ValidationErrorSerializer",
+            (serializers.Serializer,),
+            {
+                "type": serializers.ChoiceField(choices=ValidationErrorEnum.choices),
+                "errors": PolymorphicProxySerializer(
+                    component_name=f"{camelize(operation_id)}Error",
+                    resource_type_field_name="attr",
+                    serializers=items,
+                    many=True,
+                ),
+                "Meta": type("Meta", (), {"ref_name": f"{camelize(operation_id)}ValidationError"}),
+            },
+        )
+
     def _get_validation_error_codes_by_field(self, data_fields: Any) -> dict[str, set[str]]:
         codes: dict[str, set[str]] = super()._get_validation_error_codes_by_field(data_fields)
         if self.method in ("POST", "PUT", "PATCH"):
@@ -213,4 +270,57 @@ def document_retry_after(result: dict[str, Any], **kwargs: Any) -> dict[str, Any
             throttled = operation.get("responses", {}).get("429") if isinstance(operation, dict) else None
             if isinstance(throttled, dict):
                 throttled.setdefault("headers", {}).update(header)
+    return result
+
+
+def open_error_unions(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """An operation's validation errors are told apart by `attr`, but not every `attr` is one known
+    value: list items are named by index (a pattern) and an unknown field by whatever the client
+    sent. A `discriminator` mapping would promise otherwise, so those unions are plain `oneOf`s
+    (each member's `code` and `attr` still tell them apart)."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for schema in schemas.values():
+        if not isinstance(schema, dict) or schema.get("discriminator", {}).get("propertyName") != "attr":
+            continue
+        members = [schemas.get(ref["$ref"].rsplit("/", 1)[-1], {}) for ref in schema.get("oneOf", []) if "$ref" in ref]
+        attrs = [member.get("properties", {}).get("attr", {}) for member in members]
+        if any("enum" not in attr for attr in attrs):
+            del schema["discriminator"]
+    return result
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"].rsplit("/", 1)[-1]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def request_bodies_are_closed(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """A request body holds only the properties its schema names (`additionalProperties: false`):
+    anything else is a 400 `unknown_field`. The server also ignores the resource's read-only
+    fields (`id`, `created_at`, …) when a client sends back what it read; the schema leaves them
+    out of the request, which a client need not send."""
+    schemas = result.get("components", {}).get("schemas", {})
+    pending = [
+        name
+        for operations in result.get("paths", {}).values()
+        for operation in operations.values()
+        if isinstance(operation, dict)
+        for name in _refs(operation.get("requestBody", {}))
+    ]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in schemas:
+            continue
+        seen.add(name)
+        schema = schemas[name]
+        if schema.get("type") == "object" and "properties" in schema:
+            schema["additionalProperties"] = False
+        pending.extend(_refs(schema))
     return result

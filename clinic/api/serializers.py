@@ -4,63 +4,165 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, ClassVar
 
 from django.db.models import CharField, Func, QuerySet
 from django.utils import timezone
 from rest_framework import ISO_8601, serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
+
+from clinic.api import rfc3339
+
+# Characters no text a person types holds: C0 controls, DEL and C1 controls (never real text in
+# UTF-8; C1 often a Windows-1252 mix-up, U+009B a terminal escape). TAB, LF and CR are kept in
+# multi-line text; one-line text refuses them (LF, CR) and the Unicode line and paragraph
+# separators too. NUL keeps DRF's own check (`null_characters_not_allowed`).
+_CONTROLS = {chr(c) for c in range(0x01, 0x20)} | {chr(0x7F)} | {chr(c) for c in range(0x80, 0xA0)}
+_MULTI_LINE_REFUSED = frozenset(_CONTROLS - {"\t", "\n", "\r"})
+_ONE_LINE_REFUSED = frozenset(_CONTROLS - {"\t"} | {"\u2028", "\u2029"})
+_ONE_LINE_TEXT = "Must be one line, without line breaks or control characters."
 
 
 class StrictCharField(serializers.CharField):
     """Text only. DRF's CharField turns a number into its digits ("facilitator": 42 becomes "42"),
     so a client's type mistake passes silently; this refuses it with the field's `invalid` code.
-    Model text fields map to it too (`clinic.apps`)."""
+    Control characters are refused (code `control_characters`): a one-line field (`multi_line=False`,
+    the default) refuses line breaks too. Model text fields map to it (`clinic.apps`): a
+    `TextField` is multi-line, a `CharField` one line."""
+
+    default_error_messages = {"control_characters": "Must not contain control characters."}
+
+    def __init__(self, *, multi_line: bool = False, **kwargs: Any) -> None:
+        self.multi_line = multi_line
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        refused = _MULTI_LINE_REFUSED if self.multi_line else _ONE_LINE_REFUSED
+        # Before DRF trims the ends: str.strip() takes some controls away and would hide them.
+        if not refused.isdisjoint(data):
+            if self.multi_line:
+                self.fail("control_characters")
+            raise serializers.ValidationError(_ONE_LINE_TEXT, code="control_characters")
         value: str = super().to_internal_value(data)
         return value
 
 
+class StrictTextField(StrictCharField):
+    """Multi-line text (notes, reasons, plans): TAB, LF and CR allowed, other controls refused."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("multi_line", True)
+        super().__init__(**kwargs)
+
+
 # The instants and dates the API accepts. Outside them a time-zone shift or an added duration
 # overflows Python's datetime (years 1 and 9999) and nothing real lies there: births, treatment,
-# appointments and consents all fall within these years.
+# appointments and consents all fall within these years. Fields narrow them further where a
+# clinic would never mean anything else (`past` and `future`: how far from now or today).
 EARLIEST_YEAR = 1900
 LATEST_YEAR = 2199
 _RANGE_TEXT = f"Must be in the years {EARLIEST_YEAR} to {LATEST_YEAR}."
+# A year of days, generous enough for a leap year: "2 years" means at least two calendar years.
+YEAR = datetime.timedelta(days=366)
+
+
+def _window_text(past: datetime.timedelta | None, future: datetime.timedelta | None) -> str:
+    def span(delta: datetime.timedelta) -> str:
+        years, days = divmod(delta.days, 366)
+        return f"{years} year{'s' * (years != 1)}" if years and not days else f"{delta.days} days"
+
+    parts = []
+    if past is not None:
+        parts.append("not in the past" if not past else f"at most {span(past)} in the past")
+    if future is not None:
+        parts.append("not in the future" if not future else f"at most {span(future)} ahead")
+    return f"Must be {' and '.join(parts)}."
 
 
 class InstantField(serializers.DateTimeField):
-    """DRF's DateTimeField, refusing instants outside the years the API accepts (code `out_of_range`)."""
+    """An instant as RFC 3339 with an explicit offset (`clinic.api.rfc3339`, as in query parameters).
 
-    default_error_messages = {"out_of_range": _RANGE_TEXT}
+    A date-time without an offset is refused with the code `no_offset`, never read in some zone the
+    caller did not choose. Instants outside the years the API accepts, or outside the field's own
+    window around now (`past`, `future`), are `out_of_range`.
+    """
+
+    default_error_messages = {
+        "invalid": rfc3339.INVALID_TEXT,
+        "no_offset": rfc3339.NO_OFFSET_TEXT,
+        "out_of_range": _RANGE_TEXT,
+    }
+
+    def __init__(
+        self, *, past: datetime.timedelta | None = None, future: datetime.timedelta | None = None, **kwargs: Any
+    ) -> None:
+        self.past, self.future = past, future
+        super().__init__(**kwargs)
 
     def to_internal_value(self, value: Any) -> Any:
-        instant = super().to_internal_value(value)
+        if isinstance(value, str):
+            try:
+                instant = rfc3339.parse_instant(value.strip())
+            except rfc3339.NoOffset:
+                self.fail("no_offset")
+            except ValueError:
+                self.fail("invalid")
+            instant = super().to_internal_value(instant)
+        elif isinstance(value, datetime.datetime) and timezone.is_naive(value):
+            self.fail("no_offset")
+        else:
+            instant = super().to_internal_value(value)
         # In UTC as stored: 2199-12-31T23:00-05:00 is already year 2200 there.
         if not EARLIEST_YEAR <= instant.astimezone(datetime.UTC).year <= LATEST_YEAR:
             self.fail("out_of_range")
+        if self.past is not None or self.future is not None:
+            now = timezone.now()
+            if (self.past is not None and instant < now - self.past) or (
+                self.future is not None and instant > now + self.future
+            ):
+                raise serializers.ValidationError(_window_text(self.past, self.future), code="out_of_range")
         return instant
 
 
 class CalendarDateField(serializers.DateField):
-    """DRF's DateField, refusing dates outside the years the API accepts (code `out_of_range`)."""
+    """A date of the clinic's calendar (`YYYY-MM-DD`), refusing dates outside the years the API
+    accepts or outside the field's own window around the clinic's today (`past`, `future`), with
+    the code `out_of_range`."""
 
     default_error_messages = {"out_of_range": _RANGE_TEXT}
+
+    def __init__(
+        self, *, past: datetime.timedelta | None = None, future: datetime.timedelta | None = None, **kwargs: Any
+    ) -> None:
+        self.past, self.future = past, future
+        super().__init__(**kwargs)
+
+    def today(self) -> datetime.date:
+        """The caller's clinic's today (the serializer's context names the clinic)."""
+        clinic = self.context.get("clinic")
+        return timezone.localdate(timezone=clinic.zone) if clinic is not None else timezone.localdate()
 
     def to_internal_value(self, value: Any) -> datetime.date:
         date = super().to_internal_value(value)
         if not EARLIEST_YEAR <= date.year <= LATEST_YEAR:
             self.fail("out_of_range")
+        if self.past is not None or self.future is not None:
+            today = self.today()
+            if (self.past is not None and date < today - self.past) or (
+                self.future is not None and date > today + self.future
+            ):
+                raise serializers.ValidationError(_window_text(self.past, self.future), code="out_of_range")
         return date
 
 
 _AS_IS = (
     serializers.CharField,
     StrictCharField,
+    StrictTextField,
     serializers.ChoiceField,
     serializers.BooleanField,
     serializers.EmailField,
@@ -213,3 +315,57 @@ class ClinicRelatedField(UUIDRelatedField):
         if clinic is None:
             return self.queryset.none()  # type: ignore[union-attr]
         return self.scoped(clinic)
+
+
+UNKNOWN_FIELD = "unknown_field"
+UNKNOWN_FIELD_TEXT = "Unknown field: this request does not take it."
+
+
+def unknown_fields(
+    serializer: Any, data: Any, prefix: str = "", output_only: Collection[str] = frozenset()
+) -> list[str]:
+    """The paths (`emergency_plan.xyz`, `support_persons.0.xyz`) of what `data` holds that
+    `serializer` does not take, nested objects and list items included.
+
+    A read-only field of the resource (`id`, `created_at`, …, and `output_only`: those of the
+    resource a request with its own serializer answers with) is not unknown: a client that sends
+    back what it read, changed or not, has it ignored, so read-modify-write works (as Google's
+    AIP-203 asks of output-only fields). Anything else a serializer does not name would be dropped
+    without a word, hiding a client's typo (`phonee`), so it is refused.
+    """
+    if isinstance(serializer, serializers.ListSerializer | serializers.ListField):
+        if not isinstance(data, list):
+            return []
+        return [path for i, item in enumerate(data) for path in unknown_fields(serializer.child, item, f"{prefix}{i}.")]
+    if not isinstance(serializer, serializers.Serializer) or not isinstance(data, Mapping):
+        return []
+    found: list[str] = []
+    fields = serializer.fields
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
+            if key not in output_only:
+                found.append(f"{prefix}{key}")
+        elif not field.read_only:
+            found.extend(unknown_fields(field, value, f"{prefix}{key}."))
+    return found
+
+
+def validated_strictly(
+    serializer: serializers.BaseSerializer[Any], resource: type[serializers.BaseSerializer[Any]] | None = None
+) -> dict[str, Any]:
+    """`serializer`'s validated request body; a 400 naming every bad field and every unknown one.
+    `resource` is the serializer of what the request answers with, when it is another one: its
+    read-only fields are ignored too."""
+    valid = serializer.is_valid()
+    unknown = unknown_fields(serializer, serializer.initial_data)
+    if unknown and resource is not None and resource is not type(serializer):
+        fields = getattr(resource(), "fields", {})
+        output_only = {name for name, field in fields.items() if field.read_only}
+        unknown = unknown_fields(serializer, serializer.initial_data, output_only=output_only)
+    if valid and not unknown:
+        return dict(serializer.validated_data)
+    errors: dict[str, Any] = {} if valid else dict(serializer.errors)
+    for path in unknown:
+        errors[path] = [ErrorDetail(UNKNOWN_FIELD_TEXT, code=UNKNOWN_FIELD)]
+    raise serializers.ValidationError(errors)

@@ -19,7 +19,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from clinic.api.errors import PreconditionFailed
-from clinic.api.serializers import ISO_PREFIX, UtcIsoInstant
+from clinic.api.serializers import ISO_PREFIX, UtcIsoInstant, validated_strictly
 from clinic.auth.caller import Caller, get_caller
 from clinic.models import Clinic
 from clinic.models.access import AccessAction
@@ -209,12 +209,13 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         return self.select(self.caller.clinic)
 
     def validated(self, serializer_class: Any = None, instance: Any = None, *, partial: bool = False) -> dict[str, Any]:
-        """The request body, validated by this view's serializer (or the one given)."""
-        serializer = (serializer_class or self.get_serializer_class())(
+        """The request body, validated by this view's serializer (or the one given); unknown fields
+        are refused (`clinic.api.serializers.unknown_fields`)."""
+        resource = self.get_serializer_class()
+        serializer = (serializer_class or resource)(
             instance, data=self.request.data, partial=partial, context=self.get_serializer_context()
         )
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
+        return validated_strictly(serializer, resource)
 
     def created(self, obj: Any) -> Response:
         """201 with the new object and where it lives."""

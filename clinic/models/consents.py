@@ -70,7 +70,11 @@ class Consent(TimeStampedModel):
     recipient_kind = models.CharField(max_length=20, choices=RecipientKind.choices, null=True, blank=True)  # noqa: DJ001
     purpose = models.TextField(max_length=1000)
     categories = ArrayField(models.CharField(max_length=20, choices=DisclosureCategory.choices))
-    expires_at = models.DateTimeField(null=True, blank=True)
+    # A day of the clinic's calendar, as the patient signs it ("valid until 2027-12-01"): the last
+    # day, inclusive, on which the consent holds, in the clinic's time zone.
+    expires_on = models.DateField(
+        null=True, blank=True, help_text="The last day (clinic's calendar, inclusive) on which the consent holds."
+    )
     expiry_event = models.TextField(
         max_length=500, blank=True, help_text="The event or condition on which the consent ends, if not a date."
     )
@@ -85,7 +89,7 @@ class Consent(TimeStampedModel):
         constraints = [
             # §2.31(a)(6): a date, event or condition on which the consent expires.
             models.CheckConstraint(
-                condition=models.Q(expires_at__isnull=False) | ~models.Q(expiry_event=""),
+                condition=models.Q(expires_on__isnull=False) | ~models.Q(expiry_event=""),
                 name="consent_has_expiry",
             ),
             models.CheckConstraint(condition=models.Q(categories__len__gt=0), name="consent_categories_given"),
@@ -143,8 +147,9 @@ class Consent(TimeStampedModel):
         # Not the recipient: it can name a person.
         return f"Consent {self.pk}"
 
-    def is_expired(self, now: datetime.datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
+    def is_expired(self, today: datetime.date) -> bool:
+        """Whether the consent has ended by `today`, a day of its clinic's calendar."""
+        return self.expires_on is not None and self.expires_on < today
 
 
 class Disclosure(TimeStampedModel):

@@ -50,15 +50,18 @@ def consent_record(
     purpose: str,
     categories: Collection[str],
     signed_on: datetime.date,
-    expires_at: datetime.datetime | None = None,
+    expires_on: datetime.date | None = None,
     expiry_event: str = "",
     recipient_kind: str | None = None,
     now: datetime.datetime | None = None,
 ) -> Consent:
     """Record a consent the patient signed. `categories` may be `["all"]`: it is stored as every
-    category there is today, and such a consent needs an expiry date (an event alone is not enough)."""
+    category there is today, and such a consent needs an expiry date (an event alone is not enough).
+    `signed_on` and `expires_on` are days of the clinic's calendar; the consent holds through
+    `expires_on`."""
     _check_patient(patient, by)
     now = now or timezone.now()
+    today = timezone.localdate(now, timezone=by.clinic.zone)
     errors: dict[str, str] = {}
     everything = ALL_CATEGORIES in categories
     stored = sorted(DisclosureCategory.values) if everything else sorted(set(categories))
@@ -68,14 +71,18 @@ def consent_record(
     elif not stored:
         errors["categories"] = "Name at least one category."
     expiry_event = expiry_event.strip()
-    if expires_at is None and not expiry_event:
-        errors["expires_at"] = "Give the date the consent expires, or the event on which it does (expiry_event)."
-    elif expires_at is None and everything:
-        errors["expires_at"] = "A consent to release every category needs an expiry date."
-    elif expires_at is not None and expires_at <= now:
-        errors["expires_at"] = "Must be in the future."
-    if signed_on > timezone.localdate(now, timezone=by.clinic.zone):
+    if expires_on is None and not expiry_event:
+        errors["expires_on"] = "Give the date the consent expires, or the event on which it does (expiry_event)."
+    elif expires_on is None and everything:
+        errors["expires_on"] = "A consent to release every category needs an expiry date."
+    elif expires_on is not None and expires_on < today:
+        errors["expires_on"] = "Must not be in the past."
+    elif expires_on is not None and expires_on < signed_on:
+        errors["expires_on"] = "Must not be before signed_on."
+    if signed_on > today:
         errors["signed_on"] = "Must not be in the future."
+    elif signed_on < patient.date_of_birth:
+        errors["signed_on"] = "Must not be before the patient's date of birth."
     if errors:
         raise ValidationError(errors)
     consent = Consent(
@@ -85,7 +92,7 @@ def consent_record(
         recipient_kind=recipient_kind or None,  # not given: null, never an empty string
         purpose=purpose.strip(),
         categories=stored,
-        expires_at=expires_at,
+        expires_on=expires_on,
         expiry_event=expiry_event,
         signed_on=signed_on,
         recorded_by=by.key,
@@ -141,7 +148,7 @@ def disclosure_release(
         raise ValidationError({"consent": "This patient has no consent with this id."})
     if consent.revoked_at is not None:
         raise ValidationError({"consent": f"This consent was revoked on {consent.revoked_at:%Y-%m-%d}."})
-    if consent.is_expired(now):
+    if consent.is_expired(timezone.localdate(now, timezone=by.clinic.zone)):
         raise ValidationError({"consent": "This consent has expired."})
     errors: dict[str, str] = {}
     if not _same_recipient(recipient_name, consent.recipient_name):

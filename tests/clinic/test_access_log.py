@@ -96,7 +96,7 @@ def build(persona: Persona, clinician: str) -> dict[str, Any]:
     })["id"]  # fmt: skip
     ids["patient-consent"] = made(f"{API}patients/{patient['id']}/consents/", {
         "recipient_name": "County Court Program", "purpose": "Treatment coordination",
-        "categories": ["demographics", "attendance"], "expires_at": "2030-01-01T00:00:00Z",
+        "categories": ["demographics", "attendance"], "expires_on": "2030-01-01",
         "signed_on": str(TODAY - datetime.timedelta(days=1)),
     })["id"]  # fmt: skip
     release = made(f"{API}patients/{patient['id']}/disclosures/", {

@@ -60,7 +60,7 @@ def new_consent(**overrides: Any) -> dict[str, Any]:
         "recipient_kind": "criminal_justice",
         "purpose": "Report attendance to the supervising officer",
         "categories": ["enrollment", "attendance"],
-        "expires_at": (timezone.now() + datetime.timedelta(days=180)).isoformat(),
+        "expires_on": str(timezone.localdate() + datetime.timedelta(days=180)),
         "signed_on": str(timezone.localdate() - datetime.timedelta(days=7)),
     }
     body.update(overrides)
@@ -147,12 +147,12 @@ def test_revoking_needs_a_reason(ehr_a: Persona, patient_a: Patient, body: dict[
 
 
 def test_a_consent_needs_an_expiry_date_or_an_expiry_event(ehr_a: Persona, patient_a: Patient) -> None:
-    neither = ehr_a.api.post(consents(patient_a), new_consent(expires_at=None))
+    neither = ehr_a.api.post(consents(patient_a), new_consent(expires_on=None))
     assert neither.status_code == 400
-    assert error_attrs(neither) == {"expires_at"}
-    event = record(ehr_a, patient_a, expires_at=None, expiry_event="End of probation")
+    assert error_attrs(neither) == {"expires_on"}
+    event = record(ehr_a, patient_a, expires_on=None, expiry_event="End of probation")
     assert event["expiry_event"] == "End of probation"
-    assert event["expires_at"] is None
+    assert event["expires_on"] is None
     # The database refuses one without either, whoever writes it.
     stored = Consent.objects.get(pk=event["id"])
     stored.pk, stored.expiry_event = uuid.uuid4(), ""
@@ -164,10 +164,10 @@ def test_all_is_stored_as_every_category_of_the_day_and_needs_an_expiry_date(
     ehr_a: Persona, patient_a: Patient
 ) -> None:
     open_ended = ehr_a.api.post(
-        consents(patient_a), new_consent(categories=["all"], expires_at=None, expiry_event="When I say so")
+        consents(patient_a), new_consent(categories=["all"], expires_on=None, expiry_event="When I say so")
     )
     assert open_ended.status_code == 400
-    assert error_attrs(open_ended) == {"expires_at"}
+    assert error_attrs(open_ended) == {"expires_on"}
     everything = record(ehr_a, patient_a, categories=["all"])
     assert everything["categories"] == sorted(DisclosureCategory.values)
     assert Consent.objects.get(pk=everything["id"]).categories == sorted(DisclosureCategory.values)
@@ -178,8 +178,8 @@ def test_validation_errors_name_each_field(ehr_a: Persona, patient_a: Patient) -
     assert error_attrs(empty) == {"recipient_name", "purpose", "categories", "signed_on"}
     unknown = ehr_a.api.post(consents(patient_a), new_consent(categories=["attendance", "diagnosis"]))
     assert error_attrs(unknown) == {"categories.1"}
-    past = ehr_a.api.post(consents(patient_a), new_consent(expires_at="2001-01-01T00:00:00Z"))
-    assert error_attrs(past) == {"expires_at"}
+    past = ehr_a.api.post(consents(patient_a), new_consent(expires_on="2001-01-01"))
+    assert error_attrs(past) == {"expires_on"}
     future = str(timezone.localdate() + datetime.timedelta(days=3))
     assert error_attrs(ehr_a.api.post(consents(patient_a), new_consent(signed_on=future))) == {"signed_on"}
     blank = ehr_a.api.post(consents(patient_a), new_consent(recipient_name="  ", purpose=7))
@@ -194,10 +194,14 @@ def test_a_body_cannot_set_the_clinic_the_author_the_revocation_or_the_notice(
     ehr_a: Persona, ehr_b: Persona, patient_a: Patient
 ) -> None:
     other = PatientFactory.create(clinic=ehr_a.clinic)
+    # `clinic` is no field of a consent: refused by name. The consent's read-only fields are ignored.
+    refused = ehr_a.api.post(consents(patient_a), new_consent(clinic=str(ehr_b.clinic.pk)))
+    assert (refused.status_code, error_attrs(refused)) == (400, {"clinic"})
+    assert refused.json()["errors"][0]["code"] == "unknown_field"
+    assert not Consent.objects.exists()
     consent = record(
         ehr_a,
         patient_a,
-        clinic=str(ehr_b.clinic.pk),
         patient=str(other.pk),
         recorded_by="user:00000000-0000-0000-0000-000000000001",
         recorded_at="2001-01-01T00:00:00Z",
@@ -307,11 +311,14 @@ def test_a_revoked_consent_blocks_a_release_and_nothing_is_written(ehr_a: Person
 
 
 def test_an_expired_consent_blocks_a_release(ehr_a: Persona, patient_a: Patient) -> None:
-    signed = timezone.now().replace(microsecond=0) - datetime.timedelta(days=30)
-    expires = signed + datetime.timedelta(days=10)
-    with time_machine.travel(signed, tick=False):
-        signed_on = str(signed.date() - datetime.timedelta(days=1))
-        consent = record(ehr_a, patient_a, expires_at=expires.isoformat(), signed_on=signed_on)
+    # The consent holds through its last day of the clinic's calendar, to the minute before local midnight.
+    zone = ehr_a.clinic.zone
+    signed = timezone.localdate(timezone=zone) - datetime.timedelta(days=30)
+    last_day = signed + datetime.timedelta(days=10)
+    expires = datetime.datetime.combine(last_day + datetime.timedelta(days=1), datetime.time(0), tzinfo=zone)
+    with time_machine.travel(datetime.datetime.combine(signed, datetime.time(12), tzinfo=zone), tick=False):
+        consent = record(ehr_a, patient_a, expires_on=str(last_day), signed_on=str(signed))
+    assert consent["expires_on"] == str(last_day)
     with time_machine.travel(expires - datetime.timedelta(minutes=1), tick=False):
         assert release(ehr_a, patient_a, consent["id"]).status_code == 201
         assert ehr_a.api.get(f"{consents(patient_a)}{consent['id']}/").json()["state"] == "active"

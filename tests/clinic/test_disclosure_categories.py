@@ -304,7 +304,7 @@ def test_nothing_in_a_release_can_be_traced_to_a_category_it_does_not_name(histo
             purpose="Coordination of care",
             categories=["all"],
             signed_on=timezone.localdate(timezone=clinic.zone),
-            expires_at=now + datetime.timedelta(days=30),
+            expires_on=timezone.localdate(now, timezone=clinic.zone) + datetime.timedelta(days=30),
         )
         flags = list(RiskFlag.objects.filter(patient=patient))
         on_medication = history.medication_start_days_ago is not None

@@ -113,10 +113,16 @@ def test_a_staff_member_sees_only_their_clinic(clinician_a: Persona, clinician_b
 
 
 def test_a_body_cannot_move_a_patient_to_another_clinic(ehr_a: Persona, ehr_b: Persona) -> None:
-    response = ehr_a.api.post(LIST, {**new_patient(), "clinic": str(ehr_b.clinic.pk), "id": str(uuid.uuid4())})
+    refused = ehr_a.api.post(LIST, {**new_patient(), "clinic": str(ehr_b.clinic.pk)})
+    assert refused.status_code == 400
+    assert [(e["attr"], e["code"]) for e in refused.json()["errors"]] == [("clinic", "unknown_field")]
+    assert not Patient.objects.exists()
+    # A read-only `id` (as if read back) is ignored: the server names the new patient.
+    sent_id = str(uuid.uuid4())
+    response = ehr_a.api.post(LIST, {**new_patient(), "id": sent_id})
     assert response.status_code == 201
     patient = Patient.objects.get(pk=response.json()["id"])
-    assert patient.clinic == ehr_a.clinic
+    assert (patient.clinic, str(patient.pk) != sent_id) == (ehr_a.clinic, True)
 
 
 def test_assigning_another_clinics_clinician_is_rejected_naming_the_field(
