@@ -62,7 +62,7 @@ class StaffMembershipForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = StaffMembership
-        fields = ["user", "clinic", "role", "is_active"]
+        fields = ["user", "clinic", "role", "is_active", "external_id", "npi"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

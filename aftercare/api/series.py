@@ -13,7 +13,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aftercare.api.fields import activity_field, clinician_field, patient_field
+from aftercare.api.fields import (
+    ClinicianByEitherIdMixin,
+    activity_field,
+    clinician_external_id_field,
+    clinician_field,
+    patient_field,
+)
 from aftercare.models import AppointmentSeries
 from aftercare.selectors.schedule import series_list
 from aftercare.services.series import (
@@ -31,9 +37,10 @@ from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, validate_time_zone
 
 
-class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
+class SeriesSerializer(ClinicianByEitherIdMixin, serializers.ModelSerializer[AppointmentSeries]):
     patient = patient_field()
-    clinician = clinician_field()
+    clinician = clinician_field(required=False)
+    clinician_external_id = clinician_external_id_field()
     activity = activity_field(required=False, allow_null=True)
     time_zone = StrictCharField(
         max_length=64, required=False, validators=[validate_time_zone], help_text="IANA zone; the clinic's by default."
@@ -46,7 +53,7 @@ class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
 
     class Meta:
         model = AppointmentSeries
-        fields = ["id", *SERIES_FIELDS, "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
+        fields = ["id", *SERIES_FIELDS, "clinician_external_id", "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
         read_only_fields = ["id", "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
 
     def validate_rrule(self, value: str) -> str:
@@ -59,7 +66,9 @@ class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
 
 class SeriesEditSerializer(SeriesSerializer):
     class Meta(SeriesSerializer.Meta):
-        read_only_fields = [name for name in SeriesSerializer.Meta.fields if name not in EDITABLE_FIELDS]
+        read_only_fields = [
+            name for name in SeriesSerializer.Meta.fields if name not in (*EDITABLE_FIELDS, "clinician_external_id")
+        ]
 
 
 class SeriesEndSerializer(serializers.Serializer[Any]):

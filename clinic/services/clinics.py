@@ -3,10 +3,18 @@ from __future__ import annotations
 import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from clinic.auth.caller import Caller
-from clinic.models import CARE_ROLES, Clinic, Patient, Role, StaffMembership, User
+from clinic.models import (
+    CARE_ROLES,
+    MEMBERSHIP_EXTERNAL_ID_CONSTRAINT,
+    Clinic,
+    Patient,
+    Role,
+    StaffMembership,
+    User,
+)
 from clinic.selectors.patients import care_staff_list
 
 
@@ -202,3 +210,38 @@ def membership_manage(
         reassign_to=reassign_to,
         unassign_patients=unassign_patients,
     )
+
+
+DUPLICATE_STAFF_EXTERNAL_ID = "Another staff member of this clinic already has this external_id."
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    """Stored as null when absent, never "": an unset identifier must not collide with another."""
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+@transaction.atomic
+def membership_identifiers_set(
+    *, membership: StaffMembership, external_id: str | None, npi: str | None
+) -> StaffMembership:
+    """Record what the clinic's EHR calls a staff member (`external_id`, unique within the clinic)
+    and their National Provider Identifier (`npi`, check digit verified); blank or None clears
+    either. A refusal is a ValidationError naming the field; nothing is written."""
+    locked = StaffMembership.objects.select_for_update().get(pk=membership.pk)
+    before = (locked.external_id, locked.npi)
+    locked.external_id = _blank_to_none(external_id)
+    locked.npi = _blank_to_none(npi)
+    if (locked.external_id, locked.npi) == before:
+        return locked  # unchanged: `updated_at` (what integrations sync on) stays
+    # Uniqueness is left to the database (below), so two writers at once cannot both succeed.
+    locked.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            locked.save(update_fields=["external_id", "npi", "updated_at"])
+    except IntegrityError as exc:
+        if MEMBERSHIP_EXTERNAL_ID_CONSTRAINT in str(exc):
+            raise ValidationError({"external_id": DUPLICATE_STAFF_EXTERNAL_ID}) from None
+        raise
+    return locked
