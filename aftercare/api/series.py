@@ -53,7 +53,16 @@ class SeriesSerializer(ClinicianByEitherIdMixin, serializers.ModelSerializer[App
 
     class Meta:
         model = AppointmentSeries
-        fields = ["id", *SERIES_FIELDS, "clinician_external_id", "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
+        fields = [
+            "id",
+            *SERIES_FIELDS,
+            "clinician_external_id",
+            "ended_on",
+            "materialized_until",
+            "skipped_dates",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
 
     def validate_rrule(self, value: str) -> str:

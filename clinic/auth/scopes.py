@@ -44,9 +44,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.CASE_MANAGER: ALL_SCOPES - {"audit:read"},
     # Scheduling and attendance only: no flags or outreach, no clinical detail, no consents or releases.
     # Booking means choosing a clinician, hence the staff directory.
-    Role.FRONT_DESK: frozenset(
-        {"patients:read", "schedule:read", "schedule:write", "attendance:write", "staff:read"}
-    ),
+    Role.FRONT_DESK: frozenset({"patients:read", "schedule:read", "schedule:write", "attendance:write", "staff:read"}),
     Role.AUDITOR: _READ_SCOPES,
 }
 
