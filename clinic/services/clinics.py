@@ -222,6 +222,20 @@ def _blank_to_none(value: str | None) -> str | None:
     return value.strip() or None
 
 
+def membership_external_id_validate(
+    *, clinic: Clinic, external_id: str | None, membership: StaffMembership | None = None
+) -> None:
+    """No other membership of `clinic` has `external_id`: a ValidationError naming the field
+    otherwise. The database's constraint has the last word (two writers at once)."""
+    if not external_id:
+        return
+    others = StaffMembership.objects.filter(clinic=clinic, external_id=external_id)
+    if membership is not None and not membership._state.adding:
+        others = others.exclude(pk=membership.pk)
+    if others.exists():
+        raise ValidationError({"external_id": DUPLICATE_STAFF_EXTERNAL_ID})
+
+
 @transaction.atomic
 def membership_identifiers_set(
     *, membership: StaffMembership, external_id: str | None, npi: str | None

@@ -21,6 +21,7 @@ from aftercare.services.staff import invite_user
 from clinic.models import AccessEvent, Clinic, Role, StaffMembership, User
 from clinic.models.organisation import npi_check_digit_valid
 from clinic.services.clinics import membership_identifiers_set
+from tests.clinic.test_admin_own_clinic import form_errors, membership_form, signed_in
 from tests.conftest import Persona
 from tests.factories import MembershipFactory, PatientFactory, UserFactory
 
@@ -33,7 +34,7 @@ VALID_NPI = "1234567893"
 OTHER_VALID_NPI = "1245319599"
 
 
-def detail(user: User | str) -> str:
+def detail(user: User | uuid.UUID | str) -> str:
     return f"{LIST}{getattr(user, 'pk', user)}/"
 
 
@@ -505,3 +506,35 @@ def test_create_clinic_says_what_to_run_next_and_keeps_its_json(db: None) -> Non
     assert "create_staff --clinic north" in err
     assert "--role admin" in err
     assert "create_api_client --clinic north" in err
+
+
+# --- the admin -------------------------------------------------------------------------------
+
+
+def test_the_admins_membership_page_sets_the_ehr_id_and_npi_and_refuses_a_bad_one_naming_it(
+    clinic_a: Clinic,
+) -> None:
+    admin = UserFactory.create(is_staff=True)
+    member(clinic_a, role=Role.ADMIN, user=admin)
+    membership_identifiers_set(membership=member(clinic_a), external_id="PRV-1", npi=None)
+    membership = member(clinic_a)
+    url = f"/admin/clinic/staffmembership/{membership.pk}/change/"
+    browser = signed_in(admin)
+    assert 'name="external_id"' in browser.get(url).content.decode()
+
+    bad_npi = browser.post(url, membership_form(membership, external_id="PRV-2", npi="1234567890"))
+    assert set(form_errors(bad_npi)) == {"npi"}
+    taken = browser.post(url, membership_form(membership, external_id="PRV-1", npi=VALID_NPI))
+    assert bad_npi.status_code == taken.status_code == 200
+    assert set(form_errors(taken)) == {"external_id"}
+    membership.refresh_from_db()
+    assert (membership.external_id, membership.npi) == (None, None)
+
+    saved = browser.post(url, membership_form(membership, external_id="PRV-2", npi=VALID_NPI))
+    assert saved.status_code == 302
+    membership.refresh_from_db()
+    assert (membership.external_id, membership.npi) == ("PRV-2", VALID_NPI)
+    cleared = browser.post(url, membership_form(membership, external_id="", npi=""))
+    assert cleared.status_code == 302
+    membership.refresh_from_db()
+    assert (membership.external_id, membership.npi) == (None, None)
