@@ -286,7 +286,7 @@ class StaffMembership(TimeStampedModel):
                 fields=["clinic", "external_id"],
                 condition=models.Q(external_id__isnull=False),
                 name=MEMBERSHIP_EXTERNAL_ID_CONSTRAINT,
-                violation_error_message="Another staff member of this clinic already has this external id.",
+                violation_error_message="Another staff member of this clinic already has this external_id.",
             ),
             models.CheckConstraint(
                 condition=models.Q(external_id__isnull=True)
