@@ -35,7 +35,7 @@ from clinic.models import (
     User,
 )
 from clinic.services.access import access_record
-from clinic.services.clinics import membership_update
+from clinic.services.clinics import membership_identifiers_set, membership_update
 from clinic.services.patients import REMINDER_FIELDS, patient_reminders_changed
 
 # Staff sign in with password and authenticator code (or a one-time recovery code); a session that
@@ -210,15 +210,15 @@ class MembershipInline(OwnClinicChoices, admin.TabularInline):  # type: ignore[t
 @admin.register(StaffMembership)
 class StaffMembershipAdmin(ClinicScopedAdmin):
     form = StaffMembershipForm
-    list_display = ["user", "clinic", "role", "is_active"]
+    list_display = ["user", "clinic", "role", "is_active", "external_id"]
     list_filter = ["role", "is_active"]
-    search_fields = ["user__username", "user__email"]
+    search_fields = ["user__username", "user__email", "external_id", "npi"]
     autocomplete_fields = ["user"]
 
     def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
         if obj is None:
-            return ["user", "clinic", "role", "is_active"]
-        return ["user", "clinic", "role", "is_active", "reassign_to", "unassign_patients"]
+            return ["user", "clinic", "role", "is_active", "external_id", "npi"]
+        return ["user", "clinic", "role", "is_active", "external_id", "npi", "reassign_to", "unassign_patients"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         # A membership is one person in one clinic: another person or clinic is another membership.
@@ -235,6 +235,7 @@ class StaffMembershipAdmin(ClinicScopedAdmin):
             reassign_to=form.cleaned_data.get("reassign_to"),
             unassign_patients=bool(form.cleaned_data.get("unassign_patients")),
         )
+        membership_identifiers_set(membership=obj, external_id=obj.external_id, npi=obj.npi)
 
 
 @admin.register(Patient)

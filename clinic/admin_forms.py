@@ -12,6 +12,7 @@ from clinic.models import StaffMembership, User
 from clinic.selectors.patients import care_staff_list
 from clinic.services.clinics import (
     membership_assigned_patient_count,
+    membership_external_id_validate,
     membership_handover_validate,
     membership_is_clinical,
 )
@@ -62,7 +63,7 @@ class StaffMembershipForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = StaffMembership
-        fields = ["user", "clinic", "role", "is_active"]
+        fields = ["user", "clinic", "role", "is_active", "external_id", "npi"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -79,6 +80,16 @@ class StaffMembershipForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
+        # The form leaves out the clinic on an existing membership (it cannot change), and with it
+        # Django's own check of the per-clinic uniqueness: checked here, naming the field.
+        clinic = cleaned.get("clinic") or (self.instance.clinic if self.instance.clinic_id else None)
+        if clinic is not None and cleaned.get("external_id"):
+            try:
+                membership_external_id_validate(
+                    clinic=clinic, external_id=cleaned["external_id"], membership=self.instance
+                )
+            except ValidationError as exc:
+                self.add_error(None, exc)
         if not self.instance._state.adding and {"role", "is_active"} <= set(cleaned):
             try:
                 membership_handover_validate(

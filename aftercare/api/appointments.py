@@ -12,7 +12,14 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aftercare.api.fields import SESSION_WINDOW, activity_field, clinician_field, patient_field
+from aftercare.api.fields import (
+    SESSION_WINDOW,
+    ClinicianByEitherIdMixin,
+    activity_field,
+    clinician_external_id_field,
+    clinician_field,
+    patient_field,
+)
 from aftercare.models import ActivityKind, Appointment, AttendanceRecord, AttendanceStatus
 from aftercare.selectors.schedule import appointment_list, attendance_history
 from aftercare.services.appointments import (
@@ -30,9 +37,10 @@ from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
 
-class AppointmentSerializer(FastReadMixin, serializers.ModelSerializer[Appointment]):
+class AppointmentSerializer(ClinicianByEitherIdMixin, FastReadMixin, serializers.ModelSerializer[Appointment]):
     patient = patient_field()
-    clinician = clinician_field()
+    clinician = clinician_field(required=False)
+    clinician_external_id = clinician_external_id_field()
     activity = activity_field(required=False, allow_null=True)
 
     class Meta:
@@ -48,16 +56,17 @@ class AppointmentSerializer(FastReadMixin, serializers.ModelSerializer[Appointme
             "created_at",
             "updated_at",
         ]
-        fields = [*BOOKING_FIELDS, *read_only_fields]
+        fields = [*BOOKING_FIELDS, "clinician_external_id", *read_only_fields]
         extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {"starts_at": SESSION_WINDOW, "ends_at": SESSION_WINDOW}
 
 
-class AppointmentMoveSerializer(serializers.ModelSerializer[Appointment]):
+class AppointmentMoveSerializer(ClinicianByEitherIdMixin, serializers.ModelSerializer[Appointment]):
     clinician = clinician_field(required=False)
+    clinician_external_id = clinician_external_id_field()
 
     class Meta:
         model = Appointment
-        fields = list(MOVABLE_FIELDS)
+        fields = [*MOVABLE_FIELDS, "clinician_external_id"]
         extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {
             "starts_at": {"required": False, **SESSION_WINDOW},
             "ends_at": {"required": False, **SESSION_WINDOW},

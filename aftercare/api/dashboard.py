@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from aftercare.api.fields import clinician_external_id_field
 from aftercare.models import Severity
 from aftercare.selectors.caseload import caseload_list, caseload_rows
 from aftercare.selectors.summary import clinic_summary
@@ -70,6 +71,16 @@ class CaseloadQuerySerializer(serializers.Serializer[Any]):
     clinician = serializers.UUIDField(
         required=False, help_text="Whose caseload (default: the signed-in clinician; required for integration clients)."
     )
+    clinician_external_id = clinician_external_id_field()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "clinician_external_id" in attrs:
+            if "clinician" in attrs:
+                raise serializers.ValidationError(
+                    {"clinician_external_id": ["Give either clinician or clinician_external_id, not both."]}
+                )
+            attrs["clinician"] = attrs.pop("clinician_external_id").pk
+        return attrs
 
 
 class DashboardViewSet(ClinicScopedViewSet):
@@ -78,7 +89,9 @@ class DashboardViewSet(ClinicScopedViewSet):
     filter_backends: list[Any] = []
     ordering_fields = ()
     serializer_class = SummarySerializer
-    extra_validation_errors = {"caseload": {"clinician": {"invalid"}}}
+    extra_validation_errors = {
+        "caseload": {"clinician": {"invalid"}, "clinician_external_id": {"does_not_exist", "invalid"}}
+    }
 
     def select(self, clinic: Clinic) -> QuerySet[Patient]:
         return Patient.objects.filter(clinic=clinic)
@@ -104,13 +117,21 @@ class DashboardViewSet(ClinicScopedViewSet):
             "Ordered as the dashboard's caseload page: highest open severity, most open flags, longest since "
             "an attended session, then by name; paged by cursor."
         ),
-        parameters=[OpenApiParameter("clinician", OpenApiTypes.UUID, OpenApiParameter.QUERY)],
+        parameters=[
+            OpenApiParameter("clinician", OpenApiTypes.UUID, OpenApiParameter.QUERY),
+            OpenApiParameter(
+                "clinician_external_id",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                description="Instead of `clinician`: the clinician's identifier in the EHR.",
+            ),
+        ],
         responses=CaseloadEntrySerializer(many=True),
         tags=["dashboard"],
     )
     @action(detail=False, methods=["get"], pagination_class=SelectorOrderPagination)
     def caseload(self, request: Request) -> Response:
-        query = CaseloadQuerySerializer(data=request.query_params)
+        query = CaseloadQuerySerializer(data=request.query_params, context={"clinic": self.caller.clinic})
         query.is_valid(raise_exception=True)
         clinician = query.validated_data.get("clinician") or (self.caller.user.pk if self.caller.user else None)
         if clinician is None:

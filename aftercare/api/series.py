@@ -15,7 +15,14 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aftercare.api.fields import SESSION_WINDOW, activity_field, clinician_field, patient_field
+from aftercare.api.fields import (
+    SESSION_WINDOW,
+    ClinicianByEitherIdMixin,
+    activity_field,
+    clinician_external_id_field,
+    clinician_field,
+    patient_field,
+)
 from aftercare.models import AppointmentSeries
 from aftercare.selectors.schedule import series_list
 from aftercare.services.series import (
@@ -59,10 +66,11 @@ class WallClockTimeField(serializers.TimeField):
         return value.isoformat(timespec="minutes" if value.second == 0 else "seconds")  # type: ignore[no-any-return]
 
 
-class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
+class SeriesSerializer(ClinicianByEitherIdMixin, serializers.ModelSerializer[AppointmentSeries]):
     patient = patient_field()
     local_start_time = WallClockTimeField()
-    clinician = clinician_field()
+    clinician = clinician_field(required=False)
+    clinician_external_id = clinician_external_id_field()
     activity = activity_field(required=False, allow_null=True)
     time_zone = StrictCharField(
         max_length=64, required=False, validators=[validate_time_zone], help_text="IANA zone; the clinic's by default."
@@ -75,7 +83,16 @@ class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
 
     class Meta:
         model = AppointmentSeries
-        fields = ["id", *SERIES_FIELDS, "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
+        fields = [
+            "id",
+            *SERIES_FIELDS,
+            "clinician_external_id",
+            "ended_on",
+            "materialized_until",
+            "skipped_dates",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "ended_on", "materialized_until", "skipped_dates", "created_at", "updated_at"]
         extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {"starts_on": SESSION_WINDOW}
 
@@ -89,7 +106,9 @@ class SeriesSerializer(serializers.ModelSerializer[AppointmentSeries]):
 
 class SeriesEditSerializer(SeriesSerializer):
     class Meta(SeriesSerializer.Meta):
-        read_only_fields = [name for name in SeriesSerializer.Meta.fields if name not in EDITABLE_FIELDS]
+        read_only_fields = [
+            name for name in SeriesSerializer.Meta.fields if name not in (*EDITABLE_FIELDS, "clinician_external_id")
+        ]
 
 
 class SeriesEndSerializer(serializers.Serializer[Any]):

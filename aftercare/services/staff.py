@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from django.utils.http import base36_to_int, urlsafe_base64_decode, urlsafe_base64_encode
 
 from clinic.models import Clinic, Role, StaffMembership, User
-from clinic.services.clinics import membership_grant
+from clinic.services.clinics import membership_grant, membership_identifiers_set
 
 
 class InviteTokenGenerator(PasswordResetTokenGenerator):
@@ -104,11 +104,20 @@ def _send(*, user: User, clinic: Clinic, link: str) -> bool:
 
 @transaction.atomic
 def staff_invite(
-    *, clinic: Clinic, first_name: str, last_name: str, email: str, username: str, role: Role | str
+    *,
+    clinic: Clinic,
+    first_name: str,
+    last_name: str,
+    email: str,
+    username: str,
+    role: Role | str,
+    external_id: str | None = None,
+    npi: str | None = None,
 ) -> Invitation:
     """A new staff member of `clinic`: an account that cannot sign in until its owner opens the
-    link and chooses a password, their membership with `role`, and the link (emailed to them
-    after the commit, and returned for the admin to pass on)."""
+    link and chooses a password, their membership with `role` (and, where known, the EHR's id of
+    them and their NPI), and the link (emailed to them after the commit, and returned for the
+    admin to pass on). Any refusal leaves nothing written."""
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError({"username": "This username is taken: choose another."})
     user = User(username=username, first_name=first_name, last_name=last_name, email=email, is_staff=False)
@@ -116,6 +125,8 @@ def staff_invite(
     user.full_clean()
     user.save(force_insert=True)
     membership = membership_grant(user=user, clinic=clinic, role=role)
+    if external_id or npi:
+        membership = membership_identifiers_set(membership=membership, external_id=external_id, npi=npi)
     link = invite_link(user=user)
     emailed = bool(email)
     if emailed:

@@ -187,6 +187,13 @@ class AutoSchema(StandardizedErrorsAutoSchema):
 
     def _get_validation_error_codes_by_field(self, data_fields: Any) -> dict[str, set[str]]:
         codes: dict[str, set[str]] = super()._get_validation_error_codes_by_field(data_fields)
+        if self.method in ("POST", "PUT"):
+            # A field given one way or another (`clinician` or `clinician_external_id`) is required
+            # by the serializer's own check, not by DRF, which documents it as optional.
+            for data_field in data_fields:
+                serializer = getattr(data_field.field, "parent", None)
+                if data_field.name in getattr(serializer, "required_one_of", ()):
+                    codes.setdefault(data_field.name, set()).add("required")
         if self.method in ("POST", "PUT", "PATCH"):
             # Services check domain rules (full_clean, overlaps, transitions) and name the field
             # with the code `invalid`, whatever the field's own type would raise.

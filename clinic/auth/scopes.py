@@ -31,6 +31,7 @@ SCOPES: dict[str, str] = {
         "each category released)"
     ),
     "audit:read": "Read the access log: who read or changed which records",
+    "staff:read": "Read the staff directory: names, roles and the EHR's provider ids (whom to book with)",
 }
 
 ALL_SCOPES = frozenset(SCOPES)
@@ -42,7 +43,8 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.CLINICIAN: ALL_SCOPES - {"audit:read"},
     Role.CASE_MANAGER: ALL_SCOPES - {"audit:read"},
     # Scheduling and attendance only: no flags or outreach, no clinical detail, no consents or releases.
-    Role.FRONT_DESK: frozenset({"patients:read", "schedule:read", "schedule:write", "attendance:write"}),
+    # Booking means choosing a clinician, hence the staff directory.
+    Role.FRONT_DESK: frozenset({"patients:read", "schedule:read", "schedule:write", "attendance:write", "staff:read"}),
     Role.AUDITOR: _READ_SCOPES,
 }
 

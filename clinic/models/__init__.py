@@ -15,6 +15,7 @@ from clinic.models.integration import IntegrationClient
 from clinic.models.organisation import (
     ASSIGNED_CLINICIAN_CONSTRAINT,
     CARE_ROLES,
+    MEMBERSHIP_EXTERNAL_ID_CONSTRAINT,
     Clinic,
     Role,
     StaffMembership,
@@ -29,6 +30,7 @@ __all__ = [
     "CARE_ROLES",
     "CONSENT_CATEGORY_CHOICES",
     "CONSENT_STATES",
+    "MEMBERSHIP_EXTERNAL_ID_CONSTRAINT",
     "REDISCLOSURE_NOTICE",
     "AccessAction",
     "AccessEvent",

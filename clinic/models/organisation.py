@@ -58,6 +58,34 @@ def validate_single_line(value: str) -> None:
         raise ValidationError("Must be a single line without control characters.", code="invalid")
 
 
+NPI_LENGTH = 10
+# The NPI check digit is the Luhn digit of the nine-digit identifier prefixed with 80840, the
+# card-issuer prefix of US health applications (CMS, "Requirements for NPI check digit").
+_NPI_PREFIX = "80840"
+
+
+def npi_check_digit_valid(value: str) -> bool:
+    """Whether ten ASCII digits end with the NPI check digit."""
+    if len(value) != NPI_LENGTH or not value.isascii() or not value.isdigit():
+        return False
+    total = 0
+    for position, char in enumerate(reversed(_NPI_PREFIX + value)):
+        digit = int(char)
+        if position % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def validate_npi(value: str) -> None:
+    if not npi_check_digit_valid(value):
+        raise ValidationError(
+            "Enter a National Provider Identifier: 10 digits ending with its check digit.", code="invalid"
+        )
+
+
 def quiet_hours_length(start: datetime.time, end: datetime.time) -> datetime.timedelta:
     """How long quiet hours from `start` to `end` last (across midnight when `end` comes first)."""
     length = datetime.datetime.combine(datetime.date.min, end) - datetime.datetime.combine(datetime.date.min, start)
@@ -242,6 +270,7 @@ class Role(models.TextChoices):
 CARE_ROLES = (Role.ADMIN, Role.CLINICIAN, Role.CASE_MANAGER)
 CARE_ROLES_SQL = ", ".join(f"'{role.value}'" for role in CARE_ROLES)
 ASSIGNED_CLINICIAN_CONSTRAINT = "patient_clinician_is_clinic_care_staff"
+MEMBERSHIP_EXTERNAL_ID_CONSTRAINT = "membership_external_id_unique_per_clinic"
 
 
 @tracked
@@ -252,11 +281,45 @@ class StaffMembership(TimeStampedModel):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
     is_active = models.BooleanField(default=True)
+    # What the clinic's EHR calls this person (its provider id), so an integration can book with
+    # them without first learning our user ids. Null when unknown: never "", so an unset id never
+    # collides with another.
+    external_id = models.CharField(  # noqa: DJ001
+        max_length=64,
+        null=True,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="The EHR's identifier of this staff member (provider id), unique within the clinic.",
+    )
+    npi = models.CharField(  # noqa: DJ001
+        "NPI",
+        max_length=NPI_LENGTH,
+        null=True,
+        blank=True,
+        validators=[validate_npi],
+        help_text="National Provider Identifier (10 digits), where the person has one.",
+    )
 
     class Meta(TimeStampedModel.Meta):
         constraints = [
             models.UniqueConstraint(fields=["user", "clinic"], name="membership_one_per_user_clinic"),
             models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+            models.UniqueConstraint(
+                fields=["clinic", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name=MEMBERSHIP_EXTERNAL_ID_CONSTRAINT,
+                violation_error_message="Another staff member of this clinic already has this external_id.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(external_id__isnull=True)
+                | (~models.Q(external_id="") & ~models.Q(external_id__regex="[[:cntrl:]]")),
+                name="membership_external_id_not_blank",
+            ),
+            # The check digit is the model's to verify; the database keeps the shape.
+            models.CheckConstraint(
+                condition=models.Q(npi__isnull=True) | models.Q(npi__regex=r"^[0-9]{10}$"),
+                name="membership_npi_ten_digits",
+            ),
         ]
         triggers = [
             *TimeStampedModel.Meta.triggers,

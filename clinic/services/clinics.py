@@ -3,10 +3,18 @@ from __future__ import annotations
 import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from clinic.auth.caller import Caller
-from clinic.models import CARE_ROLES, Clinic, Patient, Role, StaffMembership, User
+from clinic.models import (
+    CARE_ROLES,
+    MEMBERSHIP_EXTERNAL_ID_CONSTRAINT,
+    Clinic,
+    Patient,
+    Role,
+    StaffMembership,
+    User,
+)
 from clinic.selectors.patients import care_staff_list
 
 
@@ -205,3 +213,52 @@ def membership_manage(
         reassign_to=reassign_to,
         unassign_patients=unassign_patients,
     )
+
+
+DUPLICATE_STAFF_EXTERNAL_ID = "Another staff member of this clinic already has this external_id."
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    """Stored as null when absent, never "": an unset identifier must not collide with another."""
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+def membership_external_id_validate(
+    *, clinic: Clinic, external_id: str | None, membership: StaffMembership | None = None
+) -> None:
+    """No other membership of `clinic` has `external_id`: a ValidationError naming the field
+    otherwise. The database's constraint has the last word (two writers at once)."""
+    if not external_id:
+        return
+    others = StaffMembership.objects.filter(clinic=clinic, external_id=external_id)
+    if membership is not None and not membership._state.adding:
+        others = others.exclude(pk=membership.pk)
+    if others.exists():
+        raise ValidationError({"external_id": DUPLICATE_STAFF_EXTERNAL_ID})
+
+
+@transaction.atomic
+def membership_identifiers_set(
+    *, membership: StaffMembership, external_id: str | None, npi: str | None
+) -> StaffMembership:
+    """Record what the clinic's EHR calls a staff member (`external_id`, unique within the clinic)
+    and their National Provider Identifier (`npi`, check digit verified); blank or None clears
+    either. A refusal is a ValidationError naming the field; nothing is written."""
+    locked = StaffMembership.objects.select_for_update().get(pk=membership.pk)
+    before = (locked.external_id, locked.npi)
+    locked.external_id = _blank_to_none(external_id)
+    locked.npi = _blank_to_none(npi)
+    if (locked.external_id, locked.npi) == before:
+        return locked  # unchanged: `updated_at` (what integrations sync on) stays
+    # Uniqueness is left to the database (below), so two writers at once cannot both succeed.
+    locked.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            locked.save(update_fields=["external_id", "npi", "updated_at"])
+    except IntegrityError as exc:
+        if MEMBERSHIP_EXTERNAL_ID_CONSTRAINT in str(exc):
+            raise ValidationError({"external_id": DUPLICATE_STAFF_EXTERNAL_ID}) from None
+        raise
+    return locked

@@ -68,6 +68,7 @@ def build(persona: Persona, clinician: str) -> dict[str, Any]:
     })  # fmt: skip
     ids["draft_plan"] = made(f"{API}plans/", {"patient": other["id"], "status": "draft"})["id"]
     ids["clinician"] = clinician
+    ids["staff"] = clinician  # the directory names a person by their user id
     start = timezone.now() + datetime.timedelta(days=3)
     ids["appointment"] = made(f"{API}appointments/", {
         "patient": patient["id"], "clinician": clinician, "kind": "individual_therapy",

@@ -39,3 +39,12 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise validation_error_to_command_error(exc) from None
         self.stdout.write(json.dumps({"id": str(clinic.pk), "slug": clinic.slug, "time_zone": clinic.time_zone}))
+        # On stderr: stdout stays the one JSON line that scripts read.
+        self.stderr.write(
+            "Next, add the clinic's first admin (they get a one-time link to choose a password), then a client "
+            "for the clinic's EHR:\n"
+            f"  python manage.py create_staff --clinic {clinic.slug} --username USERNAME --role admin "
+            "--first-name FIRST --last-name LAST --email EMAIL\n"
+            f"  python manage.py create_api_client --clinic {clinic.slug} --name 'EHR interface' "
+            "--scopes 'staff:read patients:read patients:write schedule:read schedule:write'"
+        )
