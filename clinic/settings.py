@@ -351,7 +351,7 @@ if CELERY_BROKER_URL.startswith("filesystem"):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Bearer first: an unauthenticated call gets 401 with `WWW-Authenticate: Bearer`.
-        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        "clinic.auth.authentication.BearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["clinic.auth.permissions.HasScope"],

@@ -94,7 +94,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
 class ScopedOAuth2Scheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """Bearer tokens from `/o/token/` (client credentials), with the scopes each operation needs."""
 
-    target_class = "oauth2_provider.contrib.rest_framework.OAuth2Authentication"
+    target_class = "clinic.auth.authentication.BearerAuthentication"
     name = "oauth2"
     priority = 1
 
