@@ -197,7 +197,7 @@ class RiskRuleViewSet(ClinicScopedViewSet):
     """The seven rules are fixed in code; a clinic turns them on or off and tunes their thresholds."""
 
     read_scopes = ("flags:read",)
-    write_scopes = ("flags:write",)
+    write_scopes = ("rules:write",)
     serializer_class = RiskRuleSerializer
     pagination_class = None
     filter_backends: list[Any] = []
