@@ -374,6 +374,7 @@ DRF_STANDARDIZED_ERRORS = {
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "406", "413", "415", "422", "429"],
     "ERROR_SCHEMAS": {
+        "401": "clinic.api.errors.Error401ResponseSerializer",
         "413": "clinic.api.errors.Error413ResponseSerializer",
         "422": "clinic.api.errors.Error422ResponseSerializer",
     },
@@ -408,7 +409,7 @@ SPECTACULAR_SETTINGS = {
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
-        "ErrorCode401Enum": "drf_standardized_errors.openapi_serializers.ErrorCode401Enum.choices",
+        "ErrorCode401Enum": "clinic.api.errors.ERROR_401_CODES",
         "ErrorCode403Enum": "drf_standardized_errors.openapi_serializers.ErrorCode403Enum.choices",
         "ErrorCode404Enum": "drf_standardized_errors.openapi_serializers.ErrorCode404Enum.choices",
         "ErrorCode405Enum": "drf_standardized_errors.openapi_serializers.ErrorCode405Enum.choices",
@@ -437,9 +438,12 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
         "clinic.api.schema.index_placeholders_to_patterns",
+        "clinic.api.schema.document_token_endpoint",
         "clinic.api.schema.document_retry_after",
     ],
 }
+# Request and response examples of every operation, by operationId (clinic.api.schema).
+AFTERCARE_SCHEMA_EXAMPLES = ["clinic.api.examples.EXAMPLES", "aftercare.api.examples.EXAMPLES"]
 
 # --- Integration clients (OAuth2 client credentials) -----------------------------------------
 OAUTH2_PROVIDER = {

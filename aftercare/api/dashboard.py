@@ -100,7 +100,17 @@ class DashboardViewSet(ClinicScopedViewSet):
             "Active patients, discharged patients still inside the post-discharge watch window "
             "(the clinic's `post_discharge_gap` `watch_days`), and anyone with an open or acknowledged flag."
         ),
-        parameters=[OpenApiParameter("clinician", OpenApiTypes.UUID, OpenApiParameter.QUERY)],
+        parameters=[
+            OpenApiParameter(
+                "clinician",
+                OpenApiTypes.UUID,
+                OpenApiParameter.QUERY,
+                description=(
+                    "Whose caseload: a staff member's user id. Required for integration clients "
+                    "(without it the answer is 400 naming `clinician`); staff default to themselves."
+                ),
+            )
+        ],
         responses=CaseloadEntrySerializer(many=True),
         tags=["dashboard"],
     )

@@ -19,27 +19,21 @@ from aftercare.selectors.schedule import plan_list
 from aftercare.services.plans import ACTIVITY_FIELDS, PLAN_FIELDS, plan_create, plan_transition, plan_update
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
+from clinic.api.phones import CONTACT_PHONE
 from clinic.api.serializers import CalendarDateField, FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
-
-PHONE_CHARACTERS = set("+0123456789 -().")
-
-
-def validate_phone(value: str) -> None:
-    if value and (not set(value) <= PHONE_CHARACTERS or sum(c.isdigit() for c in value) < 3):
-        raise serializers.ValidationError("Enter a phone number: digits, spaces, +, -, (, ) and '.' only.")
 
 
 class ContactSerializer(serializers.Serializer[Any]):
     name = StrictCharField(max_length=200)
     relationship = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
-    phone = StrictCharField(max_length=32, validators=[validate_phone])
+    phone = StrictCharField(max_length=32, validators=[CONTACT_PHONE])
 
 
 class SponsorSerializer(serializers.Serializer[Any]):
     name = StrictCharField(max_length=200)
-    phone = StrictCharField(max_length=32, validators=[validate_phone])
+    phone = StrictCharField(max_length=32, validators=[CONTACT_PHONE])
 
 
 class TriggerSerializer(serializers.Serializer[Any]):

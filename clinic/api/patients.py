@@ -20,13 +20,12 @@ from rest_framework.response import Response
 from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.pagination import CursorPagination
+from clinic.api.phones import PATIENT_PHONE
 from clinic.api.serializers import ClinicRelatedField, FastReadMixin, StrictCharField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, Patient, PatientStatus, User
 from clinic.selectors.patients import care_staff_list, patient_history, patient_list
 from clinic.services.patients import PATIENT_FIELDS, patient_create, patient_update, patient_upsert
-
-PHONE_CHARACTERS = set("+0123456789 -().")
 
 
 class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
@@ -46,6 +45,7 @@ class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
             # The database enforces uniqueness per clinic (and upsert relies on it); DRF's own
             # validator would look across every clinic.
             "external_id": {"validators": [], "help_text": "The EHR's identifier, unique within the clinic."},
+            "phone": {"validators": [PATIENT_PHONE]},
         }
 
     def validate_date_of_birth(self, value: datetime.date) -> datetime.date:
@@ -53,11 +53,6 @@ class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
             raise serializers.ValidationError("Must not be in the future.")
         if value.year < 1900:
             raise serializers.ValidationError("Must be on or after 1900-01-01.")
-        return value
-
-    def validate_phone(self, value: str) -> str:
-        if value and (not set(value) <= PHONE_CHARACTERS or sum(c.isdigit() for c in value) < 7):
-            raise serializers.ValidationError("Enter a phone number: digits, spaces, +, -, (, ) and '.' only.")
         return value
 
     def validate_external_id(self, value: str | None) -> str | None:
@@ -152,7 +147,6 @@ class PatientViewSet(
         return self.update(request, pk, partial=True)
 
     @extend_schema(
-        operation_id="patients_upsert",
         summary="Create or replace a patient by the EHR's identifier",
         description=(
             "Upsert for EHR integrations: `PUT /api/v1/patients/?external_id=…` with the full record. "

@@ -8,7 +8,7 @@ from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import exceptions
 from rest_framework.request import Request
 
-INVALID_TOKEN = "invalid_token"
+INVALID_TOKEN = "invalid_token"  # noqa: S105 (an error code)
 
 
 class InvalidToken(exceptions.AuthenticationFailed):

@@ -1,0 +1,5 @@
+"""x"""
+
+from typing import Any
+
+EXAMPLES: dict[str, Any] = {}
