@@ -30,6 +30,18 @@ SECOND_PATIENT_ID = "6d7e8f9a-0b1c-4d2e-b3f4-a5b6c7d8e9f0"
 # -- plans ----------------------------------------------------------------------------------------
 
 _CONTACT = {"name": "Sam Placeholder", "relationship": "sibling", "phone": "+1 555-0142"}
+_ACTIVITY = {
+    "kind": "individual_therapy",
+    "frequency_count": 1,
+    "frequency_period": "week",
+    "provider": "Clinic counselling team",
+    "medication": "",
+    "dose_schedule": "",
+    "medication_started_on": None,
+    "support_group_kind": "",
+    "wellness_kind": "",
+    "notes": "",
+}
 _PLAN_FIELDS = {
     "patient": PATIENT_ID,
     "status": "active",
@@ -47,25 +59,12 @@ _PLAN_FIELDS = {
     },
     "support_persons": [_CONTACT],
     "sponsor": {"name": "Jordan Sample", "phone": "+1 555-0177"},
-    "activities": [
-        {
-            "kind": "individual_therapy",
-            "frequency_count": 1,
-            "frequency_period": "week",
-            "provider": "Clinic counselling team",
-            "medication": "",
-            "dose_schedule": "",
-            "medication_started_on": None,
-            "support_group_kind": "",
-            "wellness_kind": "",
-            "notes": "",
-        }
-    ],
+    "activities": [_ACTIVITY],
 }
 PLAN = {
     "id": PLAN_ID,
     **_PLAN_FIELDS,
-    "activities": [{"id": ACTIVITY_ID, **_PLAN_FIELDS["activities"][0]}],  # type: ignore[dict-item]
+    "activities": [{"id": ACTIVITY_ID, **_ACTIVITY}],
     "created_at": "2026-09-01T15:30:00Z",
     "updated_at": "2026-11-20T10:00:00Z",
 }

@@ -112,7 +112,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         return [*super().get_examples(), *registered_examples().get(self.get_operation_id(), ())]
 
     def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
-        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)  # type: ignore[no-untyped-call]
         # drf-spectacular takes the first docstring up the class hierarchy, so a mixin's notes
         # for developers would describe every resource: only the class's own docstring counts.
         own = type(serializer).__dict__.get("__doc__")

@@ -40,11 +40,13 @@ def test_an_unknown_bearer_token_is_an_invalid_token(db: None) -> None:
 
 
 def test_an_expired_bearer_token_is_an_invalid_token(ehr_a: Persona) -> None:
+    assert ehr_a.client is not None
     token = access_token(ehr_a.client, expires=timezone.now() - datetime.timedelta(seconds=1))
     assert_invalid_token(bearer(token).get(LIST))
 
 
 def test_a_token_of_a_deactivated_client_is_an_invalid_token(ehr_a: Persona) -> None:
+    assert ehr_a.client is not None
     token = access_token(ehr_a.client)
     IntegrationClient.objects.filter(pk=ehr_a.client.pk).update(is_active=False)
     assert_invalid_token(bearer(token).get(LIST))

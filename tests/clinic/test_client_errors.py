@@ -140,7 +140,7 @@ def test_the_schema_documents_413_on_writes_and_the_out_of_range_code(db: None) 
     assert "413" not in patients["get"]["responses"]
     assert "413" in document["paths"]["/api/v1/patients/{id}/"]["patch"]["responses"]
     schemas = document["components"]["schemas"]
-    for component in ("AppointmentsCreateStartsAtErrorComponent", "AppointmentSeriesCreateStartsOnErrorComponent"):
+    for component in ("AppointmentBookStartsAtErrorComponent", "AppointmentSeriesCreateStartsOnErrorComponent"):
         assert "out_of_range" in schemas[component]["properties"]["code"]["enum"], component
 
 
