@@ -369,3 +369,14 @@ def test_caseload_says_integration_clients_must_name_the_clinician(openapi: dict
     parameters = openapi["paths"]["/api/v1/dashboard/caseload/"]["get"]["parameters"]
     clinician = next(p for p in parameters if p["name"] == "clinician")
     assert "Required for integration clients" in clinician["description"]
+
+
+def test_an_empty_string_is_not_an_id_as_the_schema_says(ehr_a: Persona) -> None:
+    # Found by schemathesis from the examples: DRF reads "" as null for a related field (an empty
+    # form select), while the schema says a UUID or null.
+    patient = PatientFactory.create(clinic=ehr_a.clinic)
+    response = ehr_a.api.patch(f"/api/v1/patients/{patient.pk}/", {"assigned_clinician": ""}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "assigned_clinician"
+    cleared = ehr_a.api.patch(f"/api/v1/patients/{patient.pk}/", {"assigned_clinician": None}, format="json")
+    assert cleared.status_code == 200
