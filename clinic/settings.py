@@ -351,7 +351,7 @@ if CELERY_BROKER_URL.startswith("filesystem"):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Bearer first: an unauthenticated call gets 401 with `WWW-Authenticate: Bearer`.
-        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        "clinic.auth.authentication.BearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["clinic.auth.permissions.HasScope"],
@@ -374,6 +374,7 @@ DRF_STANDARDIZED_ERRORS = {
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "406", "409", "412", "413", "415", "422", "429"],
     "ERROR_SCHEMAS": {
+        "401": "clinic.api.errors.Error401ResponseSerializer",
         "409": "clinic.api.errors.Error409ResponseSerializer",
         "412": "clinic.api.errors.Error412ResponseSerializer",
         "413": "clinic.api.errors.Error413ResponseSerializer",
@@ -419,7 +420,7 @@ SPECTACULAR_SETTINGS = {
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
-        "ErrorCode401Enum": "drf_standardized_errors.openapi_serializers.ErrorCode401Enum.choices",
+        "ErrorCode401Enum": "clinic.api.errors.ERROR_401_CODES",
         "ErrorCode403Enum": "drf_standardized_errors.openapi_serializers.ErrorCode403Enum.choices",
         "ErrorCode404Enum": "drf_standardized_errors.openapi_serializers.ErrorCode404Enum.choices",
         "ErrorCode405Enum": "drf_standardized_errors.openapi_serializers.ErrorCode405Enum.choices",
@@ -450,9 +451,12 @@ SPECTACULAR_SETTINGS = {
         "clinic.api.schema.index_placeholders_to_patterns",
         "clinic.api.schema.open_error_unions",
         "clinic.api.schema.request_bodies_are_closed",
+        "clinic.api.schema.document_token_endpoint",
         "clinic.api.schema.document_retry_after",
     ],
 }
+# Request and response examples of every operation, by operationId (clinic.api.schema).
+AFTERCARE_SCHEMA_EXAMPLES = ["clinic.api.examples.EXAMPLES", "aftercare.api.examples.EXAMPLES"]
 
 # --- Integration clients (OAuth2 client credentials) -----------------------------------------
 OAUTH2_PROVIDER = {

@@ -118,7 +118,16 @@ class DashboardViewSet(ClinicScopedViewSet):
             "an attended session, then by name; paged by cursor."
         ),
         parameters=[
-            OpenApiParameter("clinician", OpenApiTypes.UUID, OpenApiParameter.QUERY),
+            OpenApiParameter(
+                "clinician",
+                OpenApiTypes.UUID,
+                OpenApiParameter.QUERY,
+                description=(
+                    "Whose caseload: a staff member's user id (or `clinician_external_id`). Required for "
+                    "integration clients (without either the answer is 400 naming `clinician`); staff "
+                    "default to themselves."
+                ),
+            ),
             OpenApiParameter(
                 "clinician_external_id",
                 OpenApiTypes.STR,

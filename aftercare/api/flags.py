@@ -189,16 +189,28 @@ def _rule_view(code: str, setting: RiskRuleSetting | None) -> dict[str, Any]:
     }
 
 
+_RULES_TEXT = "The seven rules are fixed in code; a clinic turns them on or off and tunes their thresholds."
+
+
 @extend_schema_view(
-    list=extend_schema(summary="The risk rules and this clinic's thresholds", tags=["flags"]),
-    retrieve=extend_schema(summary="One risk rule and this clinic's thresholds", tags=["flags"]),
-    partial_update=extend_schema(summary="Change this clinic's thresholds for a rule (admin role)", tags=["flags"]),
+    list=extend_schema(summary="The risk rules and this clinic's thresholds", description=_RULES_TEXT, tags=["flags"]),
+    retrieve=extend_schema(
+        summary="One risk rule and this clinic's thresholds", description=_RULES_TEXT, tags=["flags"]
+    ),
+    partial_update=extend_schema(
+        summary="Change this clinic's thresholds for a rule",
+        description=(
+            f"{_RULES_TEXT} Needs `rules:write`: the admin role holds it, and a client may be granted it. "
+            "A threshold outside its `limits` is refused and named (`thresholds.<name>`)."
+        ),
+        tags=["flags"],
+    ),
 )
 class RiskRuleViewSet(ClinicScopedViewSet):
     """The seven rules are fixed in code; a clinic turns them on or off and tunes their thresholds."""
 
     read_scopes = ("flags:read",)
-    write_scopes = ("flags:write",)
+    write_scopes = ("rules:write",)
     serializer_class = RiskRuleSerializer
     pagination_class = OnePage
     filter_backends: list[Any] = []

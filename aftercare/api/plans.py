@@ -20,29 +20,24 @@ from aftercare.services.plans import ACTIVITY_FIELDS, PLAN_FIELDS, plan_create, 
 from clinic.api.choices import ReadWriteChoiceField
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
+from clinic.api.phones import CONTACT_PHONE
 from clinic.api.serializers import YEAR, CalendarDateField, FastReadMixin, StrictCharField, StrictTextField
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic
 
-PHONE_CHARACTERS = set("+0123456789 -().")
 # A plan's dates: an EHR may bring a plan begun years ago; one set far ahead is a typo.
 PLAN_WINDOW: dict[str, Any] = {"past": 10 * YEAR, "future": 5 * YEAR}
-
-
-def validate_phone(value: str) -> None:
-    if value and (not set(value) <= PHONE_CHARACTERS or sum(c.isdigit() for c in value) < 3):
-        raise serializers.ValidationError("Enter a phone number: digits, spaces, +, -, (, ) and '.' only.")
 
 
 class ContactSerializer(serializers.Serializer[Any]):
     name = StrictCharField(max_length=200)
     relationship = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
-    phone = StrictCharField(max_length=32, validators=[validate_phone])
+    phone = StrictCharField(max_length=32, validators=[CONTACT_PHONE])
 
 
 class SponsorSerializer(serializers.Serializer[Any]):
     name = StrictCharField(max_length=200)
-    phone = StrictCharField(max_length=32, validators=[validate_phone])
+    phone = StrictCharField(max_length=32, validators=[CONTACT_PHONE])
 
 
 class TriggerSerializer(serializers.Serializer[Any]):

@@ -18,7 +18,7 @@ from aftercare.models import OutboxKind, RiskRuleSetting
 from aftercare.risk.rules import RULES
 from aftercare.services.outbox import outbox_enqueue
 from clinic.auth.caller import Caller
-from clinic.models import Clinic, Role
+from clinic.models import Clinic
 
 
 def risk_evaluate_after_commit(patient_ids: Iterable[Any]) -> None:
@@ -42,9 +42,10 @@ def risk_rules_update(
 ) -> dict[str, RiskRuleSetting]:
     """Change a clinic's risk rules, all or nothing: every rule's thresholds are checked against
     the bounds of `aftercare.risk.rules` (and the current values of those not given) before any is
-    written. A refusal is a ValidationError `{rule: {threshold: [message]}}`. Admins only."""
-    if by.role != Role.ADMIN:
-        raise PermissionDenied("Only a clinic admin may change the risk rules.")
+    written. A refusal is a ValidationError `{rule: {threshold: [message]}}`. Only a caller holding
+    `rules:write` (the admin role, or a client granted it)."""
+    if "rules:write" not in by.scopes:
+        raise PermissionDenied("This request needs the scope(s): rules:write.")
     unknown = sorted(code for code in changes if code not in RULES)
     if unknown:
         raise ValidationError({code: ["There is no such risk rule."] for code in unknown})

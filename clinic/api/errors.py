@@ -18,6 +18,7 @@ from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import exceptions, serializers
 from rest_framework.settings import api_settings
 
+from clinic.auth.authentication import INVALID_TOKEN
 from clinic.errors import Conflict
 
 
@@ -72,13 +73,13 @@ class ExceptionHandler(BaseExceptionHandler):
         return super().convert_known_exceptions(exc)
 
 
-def _one_code_error_response(status: int, code: str) -> type[serializers.Serializer[Any]]:
-    """The documented body of a 4xx with a single code, in the one error shape (for the schema)."""
+def _one_code_error_response(status: int, code: str | list[tuple[str, str]]) -> type[serializers.Serializer[Any]]:
+    """The documented body of a 4xx with its code (or codes), in the one error shape (for the schema)."""
     item = type(
         f"_Error{status}Serializer",
         (serializers.Serializer,),
         {
-            "code": serializers.ChoiceField(choices=[code]),
+            "code": serializers.ChoiceField(choices=[code] if isinstance(code, str) else code),
             "detail": serializers.CharField(),
             "attr": serializers.CharField(allow_null=True),
         },
@@ -91,6 +92,12 @@ def _one_code_error_response(status: int, code: str) -> type[serializers.Seriali
 
 
 Error409ResponseSerializer = _one_code_error_response(409, StateConflict.default_code)
+# No credentials at all, or a bearer token that is not good (clinic.auth.authentication).
+ERROR_401_CODES = [
+    (exceptions.NotAuthenticated.default_code, "No credentials: no bearer token and no signed-in session"),
+    (INVALID_TOKEN, "The bearer token is unknown, expired or revoked, or its client is deactivated"),
+]
+Error401ResponseSerializer = _one_code_error_response(401, ERROR_401_CODES)
 Error413ResponseSerializer = _one_code_error_response(413, RequestTooLarge.default_code)
 Error412ResponseSerializer = _one_code_error_response(412, PreconditionFailed.default_code)
 Error422ResponseSerializer = _one_code_error_response(422, IdempotencyKeyReused.default_code)

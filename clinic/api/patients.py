@@ -18,13 +18,12 @@ from rest_framework.response import Response
 from clinic.api.filters import FilterBackend, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.idempotency import idempotent
 from clinic.api.pagination import CursorPagination
+from clinic.api.phones import PATIENT_PHONE
 from clinic.api.serializers import YEAR, ClinicRelatedField, FastReadMixin, StrictCharField
 from clinic.api.views import IF_MATCH, ClinicScopedViewSet
 from clinic.models import Clinic, Patient, PatientStatus, User
 from clinic.selectors.patients import care_staff_list, patient_history, patient_list
 from clinic.services.patients import PATIENT_FIELDS, patient_create, patient_update, patient_upsert
-
-PHONE_CHARACTERS = set("+0123456789 -().")
 
 
 class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
@@ -49,6 +48,7 @@ class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
             "date_of_birth": {"future": datetime.timedelta(0)},
             "intake_date": {"future": YEAR},
             "discharge_date": {"future": YEAR},
+            "phone": {"validators": [PATIENT_PHONE]},
         }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -61,11 +61,6 @@ class PatientSerializer(FastReadMixin, serializers.ModelSerializer[Patient]):
                 {"intake_date": ErrorDetail("Must not be before date_of_birth.", code="out_of_range")}
             )
         return attrs
-
-    def validate_phone(self, value: str) -> str:
-        if value and (not set(value) <= PHONE_CHARACTERS or sum(c.isdigit() for c in value) < 7):
-            raise serializers.ValidationError("Enter a phone number: digits, spaces, +, -, (, ) and '.' only.")
-        return value
 
     def validate_external_id(self, value: str | None) -> str | None:
         if value is not None and not value.strip():
@@ -159,7 +154,6 @@ class PatientViewSet(
         return self.update(request, pk, partial=True)
 
     @extend_schema(
-        operation_id="patients_upsert",
         summary="Create or replace a patient by the EHR's identifier",
         description=(
             "Upsert for EHR integrations: `PUT /api/v1/patients/?external_id=…` with the full record. "

@@ -1,15 +1,23 @@
-"""OpenAPI generation: the shared headers, error responses and per-operation OAuth2 scopes."""
+"""OpenAPI generation: operation names, the shared headers, error responses, examples and
+per-operation OAuth2 scopes.
+
+What the schema says to integrators is written for them: in `extend_schema` (summary, description),
+in fields' `help_text` and in the example modules. View docstrings are for developers and never
+reach the schema; a serializer's own docstring describes its component.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, PolymorphicProxySerializer
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 from drf_standardized_errors.openapi_serializers import ValidationErrorEnum
 from drf_standardized_errors.openapi_utils import get_error_serializer
@@ -17,7 +25,7 @@ from inflection import camelize
 from rest_framework import serializers
 
 from clinic.api.pagination import CursorPagination
-from clinic.api.serializers import UNKNOWN_FIELD
+from clinic.api.serializers import EARLIEST_YEAR, LATEST_YEAR, UNKNOWN_FIELD, CalendarDateField, InstantField
 from clinic.api.views import IF_MATCH
 from clinic.auth.caller import CLINIC_HEADER
 from clinic.auth.permissions import required_scopes
@@ -42,7 +50,110 @@ def _unknown_field_error(operation_id: str) -> type[serializers.Serializer[Any]]
     )
 
 
+# What clinic.api.idempotency accepts: 1 to 255 characters for which `str.isprintable()` holds.
+# A header arrives as Latin-1, so that is space, visible ASCII and Latin-1 but for NBSP and soft hyphen.
+IDEMPOTENCY_KEY_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "pattern": "^[\\u0020-\\u007E\\u00A1-\\u00AC\\u00AE-\\u00FF]+$",
+}
+_YEARS = f"years {EARLIEST_YEAR} to {LATEST_YEAR}"
+_YEARS_TEXT = {
+    "date": f"A date in the {_YEARS}; another is refused with `out_of_range`.",
+    "date-time": f"An instant in the {_YEARS} (in UTC); another is refused with `out_of_range`.",
+}
+
+# operationIds are `<resource>_<action>`, the house naming of services: an operation on one object
+# names it in the singular (`patient_retrieve`, `flag_acknowledge`), one on the collection in the
+# plural (`patients_list`, `access_events_export`). A generated client's method names come from
+# them. Where the derived name reads badly, or a verb says more than `create`, it is named here.
+_OPERATION_NAMES: dict[tuple[str, str, str], str] = {
+    ("appointment", "create", "POST"): "appointment_book",
+    ("appointment", "partial_update", "PATCH"): "appointment_move",
+    ("appointment", "attendance", "POST"): "attendance_record",
+    ("group-session", "attendance", "POST"): "group_attendance_record",
+    ("support-group", "members", "GET"): "support_group_members_list",
+    ("support-group", "members", "POST"): "group_membership_add",
+    ("support-group", "leave", "POST"): "group_membership_end",
+    ("outside-meeting", "create", "POST"): "outside_meeting_record",
+    ("outreach-attempt", "create", "POST"): "outreach_attempt_record",
+    ("patient-consent", "create", "POST"): "consent_record",
+    ("patient-disclosure", "create", "POST"): "disclosure_release",
+    ("risk-rule", "partial_update", "PATCH"): "risk_rule_update",
+    ("dashboard", "summary", "GET"): "dashboard_summary",
+    ("dashboard", "caseload", "GET"): "caseload_list",
+}
+# A resource under `patients/{patient_id}/` is named for itself: the path already says whose.
+_RESOURCE_NAMES = {"patient-consent": "consent", "patient-disclosure": "disclosure"}
+_SAME_IN_THE_PLURAL = ("series", "staff")
+_ONE_OBJECT_ACTIONS = {"retrieve", "create", "update", "partial_update", "destroy", "upsert"}
+
+
+def _plural(name: str) -> str:
+    return name if name.endswith(_SAME_IN_THE_PLURAL) else f"{name}s"
+
+
+@functools.cache
+def registered_examples() -> Mapping[str, Sequence[OpenApiExample]]:
+    """Every operation's examples by operationId, from the modules `AFTERCARE_SCHEMA_EXAMPLES`
+    names (by string, so `clinic` never imports `aftercare`)."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    examples: dict[str, list[OpenApiExample]] = {}
+    for path in settings.AFTERCARE_SCHEMA_EXAMPLES:
+        for operation_id, listed in import_string(path).items():
+            examples.setdefault(operation_id, []).extend(listed)
+    return examples
+
+
 class AutoSchema(StandardizedErrorsAutoSchema):
+    def get_operation_id(self) -> str:
+        basename = getattr(self.view, "basename", None)
+        action = getattr(self.view, "action", None)
+        if basename is None or action is None:
+            return str(super().get_operation_id())
+        named = _OPERATION_NAMES.get((basename, action, self.method))
+        if named is not None:
+            return named
+        one = _RESOURCE_NAMES.get(basename, basename).replace("-", "_")
+        if action == "list":
+            return f"{_plural(one)}_list"
+        if action in _ONE_OBJECT_ACTIONS:
+            return f"{one}_{action}"
+        if not getattr(self.view, "detail", True):
+            return f"{_plural(one)}_{action}"
+        if self.method == "GET" and self._is_list_view():
+            return f"{one}_{action}_list"
+        return f"{one}_{action}"
+
+    def get_description(self) -> str:  # type: ignore[override]
+        # Only what `extend_schema(description=…)` says: view docstrings are for developers.
+        return ""
+
+    def get_examples(self) -> list[OpenApiExample]:
+        return [*super().get_examples(), *registered_examples().get(self.get_operation_id(), ())]
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)  # type: ignore[no-untyped-call]
+        # drf-spectacular takes the first docstring up the class hierarchy, so a mixin's notes
+        # for developers would describe every resource: only the class's own docstring counts.
+        own = type(serializer).__dict__.get("__doc__")
+        if own:
+            schema["description"] = inspect.cleandoc(own)
+        else:
+            schema.pop("description", None)
+        if direction == "request":
+            fields = serializer.fields if isinstance(serializer, serializers.Serializer) else {}
+            for name, field in fields.items():
+                bounded = isinstance(field, InstantField | CalendarDateField) and not field.read_only
+                documented = schema.get("properties", {}).get(name)
+                if bounded and isinstance(documented, dict) and documented.get("format") in _YEARS_TEXT:
+                    text = _YEARS_TEXT[documented["format"]]
+                    documented["description"] = " ".join(filter(None, [documented.get("description"), text]))
+        return schema
+
     def get_override_parameters(self) -> list[Any]:
         parameters = list(super().get_override_parameters())
         parameters.append(
@@ -61,7 +172,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             parameters.append(
                 OpenApiParameter(
                     IDEMPOTENCY_HEADER,
-                    OpenApiTypes.STR,
+                    IDEMPOTENCY_KEY_SCHEMA,
                     OpenApiParameter.HEADER,
                     required=False,
                     description=(
@@ -230,7 +341,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
 class ScopedOAuth2Scheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """Bearer tokens from `/o/token/` (client credentials), with the scopes each operation needs."""
 
-    target_class = "oauth2_provider.contrib.rest_framework.OAuth2Authentication"
+    target_class = "clinic.auth.authentication.BearerAuthentication"
     name = "oauth2"
     priority = 1
 
@@ -330,4 +441,161 @@ def request_bodies_are_closed(result: dict[str, Any], **kwargs: Any) -> dict[str
         if schema.get("type") == "object" and "properties" in schema:
             schema["additionalProperties"] = False
         pending.extend(_refs(schema))
+    return result
+
+
+# --- The OAuth2 token endpoint (django-oauth-toolkit's view, not a DRF view) --------------------
+
+TOKEN_PATH = "/o/token/"  # noqa: S105 (a URL path)
+# What the toolkit answers (RFC 6749 §5.2): a client that fails to authenticate is 401, any other
+# refusal 400.
+TOKEN_ERRORS_400 = [
+    "invalid_request",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+]
+TOKEN_ERRORS_401 = ["invalid_client"]
+_NO_STORE = {
+    "Cache-Control": {
+        "description": "`no-store`: a token response is never cached (RFC 6749 §5.1).",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _token_error(codes: list[str], example: str, description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {
+            "error": {"type": "string", "enum": codes},
+            "error_description": {"type": "string", "description": "Text for the developer, when there is one."},
+        },
+        "required": ["error"],
+        "example": {"error": example},
+    }
+
+
+def document_token_endpoint(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """`POST /o/token/`: client credentials for an access token, with RFC 6749's error bodies (not
+    the API's error shape) and the API's 429 when a client id or address is over its rate."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["TokenRequest"] = {
+        "type": "object",
+        "properties": {
+            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "client_id": {"type": "string", "description": "Or in HTTP Basic credentials (RFC 6749 §2.3.1)."},
+            "client_secret": {"type": "string", "description": "Or in HTTP Basic credentials (RFC 6749 §2.3.1)."},
+            "scope": {
+                "type": "string",
+                "description": (
+                    "Space-separated scopes, each one the client was granted. Without it the token "
+                    "carries every scope the client holds."
+                ),
+            },
+        },
+        "required": ["grant_type"],
+    }
+    schemas["TokenResponse"] = {
+        "type": "object",
+        "properties": {
+            "access_token": {"type": "string", "description": "Send as `Authorization: Bearer <access_token>`."},
+            "token_type": {"type": "string", "enum": ["Bearer"]},
+            "expires_in": {"type": "integer", "minimum": 1, "description": "Seconds the token is valid for."},
+            "scope": {"type": "string", "description": "The scopes the token carries, space-separated."},
+        },
+        "required": ["access_token", "token_type", "expires_in", "scope"],
+    }
+    schemas["TokenError400"] = _token_error(
+        TOKEN_ERRORS_400,
+        "invalid_scope",
+        (
+            "RFC 6749 §5.2. `invalid_request`: a parameter is missing, repeated or malformed. "
+            "`unsupported_grant_type`: the grant is missing or not `client_credentials`. "
+            "`unauthorized_client`, `invalid_grant`: a grant this client may not use. "
+            "`invalid_scope`: a scope the client was not granted, or none such."
+        ),
+    )
+    schemas["TokenError401"] = _token_error(
+        TOKEN_ERRORS_401,
+        "invalid_client",
+        "RFC 6749 §5.2: unknown client, wrong secret, no credentials, or the client or its clinic deactivated.",
+    )
+    form = "application/x-www-form-urlencoded"
+    request_example = {
+        "grant_type": "client_credentials",
+        "client_id": "x7Hq2mVt9LpK4sWc",
+        "client_secret": "example-secret-do-not-use",
+        "scope": "patients:read schedule:read",
+    }
+    token_example = {
+        "access_token": "q9mZ2xV4bT7nK1pR8sW3yH6cJ0dL5fGa",
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "scope": "patients:read schedule:read",
+    }
+    result.setdefault("paths", {})[TOKEN_PATH] = {
+        "post": {
+            "operationId": "access_token_create",
+            "summary": "Get an access token (OAuth2 client credentials)",
+            "description": (
+                "RFC 6749 §4.4. The client authenticates with `client_id` and `client_secret`, in the "
+                "form or as HTTP Basic credentials. Refusals follow RFC 6749 §5.2 (`error`, "
+                "`error_description`), not the API's error shape; only the rate limit answers in the "
+                "API's shape. A token is valid for `expires_in` seconds; ask for a new one then (there "
+                "are no refresh tokens)."
+            ),
+            "tags": ["oauth2"],
+            "security": [],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    form: {
+                        "schema": {"$ref": "#/components/schemas/TokenRequest"},
+                        "examples": {"ClientCredentials": {"value": request_example}},
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "The access token.",
+                    "headers": _NO_STORE,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/TokenResponse"},
+                            "examples": {"Issued": {"value": token_example}},
+                        }
+                    },
+                },
+                "400": {
+                    "description": "The request is refused (RFC 6749 §5.2).",
+                    "headers": _NO_STORE,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/TokenError400"},
+                            "examples": {"InvalidScope": {"value": {"error": "invalid_scope"}}},
+                        }
+                    },
+                },
+                "401": {
+                    "description": "The client did not authenticate (RFC 6749 §5.2).",
+                    "headers": _NO_STORE,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/TokenError401"},
+                            "examples": {"InvalidClient": {"value": {"error": "invalid_client"}}},
+                        }
+                    },
+                },
+                "429": {
+                    "description": "Too many token requests from this client id or address.",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse429"}},
+                    },
+                },
+            },
+        }
+    }
     return result

@@ -289,6 +289,13 @@ class FastReadMixin:
 class UUIDRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
     """A related object by UUID: anything that is not one fails with the field's documented codes."""
 
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        # DRF reads "" as null for a related field (an empty form select); in JSON the field takes
+        # a UUID or null, as the schema says, and "" is neither.
+        if data == "":
+            self.fail("does_not_exist", pk_value=data)
+        return super().run_validation(data)
+
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("incorrect_type", data_type=type(data).__name__)

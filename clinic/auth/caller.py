@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import exceptions
 from rest_framework.request import Request
 
+from clinic.auth.authentication import invalid_token
 from clinic.auth.scopes import ROLE_SCOPES
 from clinic.models import Clinic, IntegrationClient, StaffMembership, User
 
@@ -46,14 +47,15 @@ class Caller:
         return required <= self.scopes
 
 
-def _caller_from_token(token: Any) -> Caller:
+def _caller_from_token(request: Request, token: Any) -> Caller:
     client = (
         IntegrationClient.objects.select_related("clinic")
         .filter(application_id=token.application_id, is_active=True, clinic__is_active=True)
         .first()
     )
     if client is None:
-        raise exceptions.AuthenticationFailed("This client is not active.")
+        # Its tokens stop with it, as a revoked token would.
+        raise invalid_token(request, "The client of this access token is not active.")
     # Scopes taken away from a client after its token was issued are taken away at once.
     granted = frozenset(token.scope.split()) & frozenset(client.scopes)
     return Caller(clinic=client.clinic, scopes=granted, client=client)
@@ -99,7 +101,7 @@ def get_caller(request: Request) -> Caller:
         return cached
     token = request.auth
     if token is not None and hasattr(token, "application_id"):
-        caller = _caller_from_token(token)
+        caller = _caller_from_token(request, token)
     elif request.user is not None and request.user.is_authenticated and isinstance(request.user, User):
         # A session that passed the password but not the second factor is not signed in.
         if not _verified(request):

@@ -22,6 +22,7 @@ SCOPES: dict[str, str] = {
     "attendance:write": "Record attendance",
     "flags:read": "Read risk flags",
     "flags:write": "Acknowledge, resolve and dismiss risk flags",
+    "rules:write": "Turn the clinic's risk rules on or off and tune their thresholds",
     "outreach:read": "Read the outreach log: attempts to reach patients",
     "outreach:write": "Log attempts to reach patients",
     "consents:read": "Read patients' consents to disclose and the accounting of their disclosures",
@@ -39,9 +40,10 @@ _READ_SCOPES = frozenset(scope for scope in SCOPES if scope.endswith(":read"))
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.ADMIN: ALL_SCOPES,
-    # Care staff read and change records; the access log is for admins and auditors.
-    Role.CLINICIAN: ALL_SCOPES - {"audit:read"},
-    Role.CASE_MANAGER: ALL_SCOPES - {"audit:read"},
+    # Care staff read and change records; the access log is for admins and auditors, and the
+    # clinic's risk rules are the admins' to tune.
+    Role.CLINICIAN: ALL_SCOPES - {"audit:read", "rules:write"},
+    Role.CASE_MANAGER: ALL_SCOPES - {"audit:read", "rules:write"},
     # Scheduling and attendance only: no flags or outreach, no clinical detail, no consents or releases.
     # Booking means choosing a clinician, hence the staff directory.
     Role.FRONT_DESK: frozenset({"patients:read", "schedule:read", "schedule:write", "attendance:write", "staff:read"}),

@@ -175,11 +175,12 @@ def test_an_admin_tunes_a_rule_and_bad_thresholds_are_named(ehr_a: Persona, make
     assert admin.api.get(f"{RULES}nonsense/").status_code == 404
 
 
-def test_only_an_admin_changes_the_rules(ehr_a: Persona, ehr_b: Persona, make_staff: Any) -> None:
+def test_only_an_admin_changes_the_rules(ehr_a: Persona, ehr_b: Persona, make_staff: Any, make_client: Any) -> None:
     url = f"{RULES}no_contact/"
     body = {"thresholds": {"medium_days": 20}}
     assert make_staff(ehr_a.clinic, Role.CLINICIAN).api.patch(url, body, format="json").status_code == 403
-    assert ehr_a.api.patch(url, body, format="json").status_code == 403  # an integration client
+    without = make_client(ehr_a.clinic, [scope for scope in SCOPES if scope != "rules:write"])
+    assert without.api.patch(url, body, format="json").status_code == 403  # an integration client
     make_staff(ehr_b.clinic, Role.ADMIN).api.patch(url, body, format="json")
     assert not RiskRuleSetting.objects.filter(clinic=ehr_a.clinic).exists()
     assert ehr_a.api.get(url).json()["thresholds"]["medium_days"] == 30  # clinic B's change is B's

@@ -72,3 +72,29 @@ def test_sub_resources_ask_for_their_own_scopes(ehr_a: Persona, make_client: Any
         assert reader.api.post(url, {}).status_code == 403
     assert reader.api.post(f"/api/v1/plans/{plan.pk}/complete/", {}).status_code == 403
     assert reader.api.post(f"/api/v1/support-groups/{session.group_id}/members/", {}).status_code == 403
+
+
+# -- risk-rules/: `rules:write` -----------------------------------------------------------------
+
+RULE = "/api/v1/risk-rules/no_contact/"
+TUNE = {"thresholds": {"medium_days": 20}}
+
+
+def test_a_client_granted_rules_write_tunes_the_risk_rules(ehr_a: Persona, make_client: Any) -> None:
+    tuner = make_client(ehr_a.clinic, ["flags:read", "rules:write"])
+    response = tuner.api.patch(RULE, TUNE, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["thresholds"]["medium_days"] == 20
+
+
+def test_a_client_without_rules_write_cannot_tune_the_risk_rules(ehr_a: Persona, make_client: Any) -> None:
+    without = make_client(ehr_a.clinic, [scope for scope in SCOPES if scope != "rules:write"])
+    response = without.api.patch(RULE, TUNE, format="json")
+    assert response.status_code == 403
+    assert "rules:write" in response.json()["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize("role", [Role.CLINICIAN, Role.CASE_MANAGER, Role.FRONT_DESK, Role.AUDITOR])
+def test_only_the_admin_role_holds_rules_write(ehr_a: Persona, make_staff: Any, role: str) -> None:
+    assert make_staff(ehr_a.clinic, role).api.patch(RULE, TUNE, format="json").status_code == 403
+    assert make_staff(ehr_a.clinic, Role.ADMIN).api.patch(RULE, TUNE, format="json").status_code == 200

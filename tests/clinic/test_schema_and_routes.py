@@ -119,7 +119,7 @@ def test_the_schema_documents_the_conventions(openapi: dict[str, Any]) -> None:
     assert "Idempotency-Key" in {p["name"] for p in post["parameters"]}
     assert {"201", "400", "401", "403", "422"} <= set(post["responses"])
     upsert = patients["put"]
-    assert upsert["operationId"] == "patients_upsert"
+    assert upsert["operationId"] == "patient_upsert"
     assert any(p["name"] == "external_id" and p["required"] for p in upsert["parameters"])
     assert {"200", "201", "400"} <= set(upsert["responses"])
     assert post["security"][0] == {"oauth2": ["patients:write"]}
@@ -134,7 +134,7 @@ def test_validation_errors_name_the_fields_in_the_schema(openapi: dict[str, Any]
     attr_enums = [
         schema["properties"]["attr"].get("enum", [])
         for name, schema in schemas.items()
-        if name.startswith("PatientsCreate") and name.endswith("ErrorComponent")
+        if name.startswith("PatientCreate") and name.endswith("ErrorComponent")
     ]
     named = {value for values in attr_enums for value in values}
     assert {"given_name", "date_of_birth", "external_id", "assigned_clinician"} <= named
@@ -160,7 +160,7 @@ def test_a_null_where_a_nested_object_belongs_is_a_documented_error(openapi: dic
     errors = {(error["attr"], error["code"]) for error in response.json()["errors"]}
     assert {("emergency_plan", "null"), ("support_persons.0", "null")} <= errors
     schemas = openapi["components"]["schemas"]
-    assert [e for e in sorted(errors) if not _documented(schemas, "PlansCreate", *e)] == []
+    assert [e for e in sorted(errors) if not _documented(schemas, "PlanCreate", *e)] == []
 
 
 def test_the_schema_lists_the_neutral_text_check_on_every_field_patients_see(openapi: dict[str, Any]) -> None:
@@ -170,9 +170,9 @@ def test_the_schema_lists_the_neutral_text_check_on_every_field_patients_see(ope
         return set(schemas[component]["properties"]["code"]["enum"])
 
     for component in (
-        "AppointmentsCreateLocationErrorComponent",
-        "AppointmentsCreateTelehealthUrlErrorComponent",
-        "GroupSessionsCreateLocationErrorComponent",
+        "AppointmentBookLocationErrorComponent",
+        "AppointmentBookTelehealthUrlErrorComponent",
+        "GroupSessionCreateLocationErrorComponent",
         "AppointmentSeriesCreateLocationErrorComponent",
     ):
         assert "not_neutral" in codes(component), component

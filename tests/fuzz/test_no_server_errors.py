@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from clinic.api.parsers import MAX_DEPTH
 from clinic.models import Clinic, Role
-from tests.clinic.test_schema_and_routes import _load_schema, keep_test_connection_open
+from tests.clinic.test_schema_and_routes import _load_schema
 from tests.conftest import Persona
 
 pytestmark = [
@@ -48,7 +48,6 @@ _SETTINGS = hypothesis_settings(
         HealthCheck.data_too_large,
     ],
 )
-__all__ = ["keep_test_connection_open"]  # a fixture the schemathesis tests use
 
 schema = _load_schema()
 

@@ -11,9 +11,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from rest_framework import serializers
 
-from aftercare.api.plans import validate_phone as api_validate_phone
 from aftercare.models import (
     ActivityKind,
     AftercarePlan,
@@ -26,16 +24,9 @@ from aftercare.models import (
     WellnessKind,
 )
 from aftercare.services.plans import TRANSITIONS
+from clinic.api.phones import CONTACT_PHONE
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-
-def validate_phone(value: str) -> None:
-    try:
-        api_validate_phone(value)
-    except serializers.ValidationError as exc:
-        detail: Any = exc.detail
-        raise ValidationError(str(detail[0] if isinstance(detail, list) else detail)) from None
 
 
 def lines(text: str) -> list[str]:
@@ -110,7 +101,7 @@ class PlanForm(forms.Form):
         label="Emergency plan: what to do", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
     )
     sponsor_name = forms.CharField(label="Sponsor's name", required=False, max_length=200)
-    sponsor_phone = forms.CharField(label="Sponsor's phone", required=False, max_length=32, validators=[validate_phone])
+    sponsor_phone = forms.CharField(label="Sponsor's phone", required=False, max_length=32, validators=[CONTACT_PHONE])
 
     def __init__(self, *args: Any, plan: AftercarePlan | None = None, **kwargs: Any) -> None:
         if plan is not None and "initial" not in kwargs:
@@ -172,7 +163,7 @@ def plan_initial(plan: AftercarePlan) -> dict[str, Any]:
 class ContactForm(forms.Form):
     name = forms.CharField(label="Name", max_length=200, required=False)
     relationship = forms.CharField(label="Relationship", max_length=100, required=False)
-    phone = forms.CharField(label="Phone", max_length=32, required=False, validators=[validate_phone])
+    phone = forms.CharField(label="Phone", max_length=32, required=False, validators=[CONTACT_PHONE])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
