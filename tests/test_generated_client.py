@@ -101,11 +101,15 @@ class Api:
     def model(self, name: str) -> Any:
         return getattr(importlib.import_module(f"{self.package.__name__}.models"), name)
 
-    def call(self, tag: str, name: str, expect: int, **kwargs: Any) -> Any:
-        """One operation; its status must be `expect` and its body must parse into a model."""
+    def call(self, tag: str, name: str, expect: int, *, raw_body: Any = None, **kwargs: Any) -> Any:
+        """One operation; its status must be `expect` and its body must parse into a model.
+        `raw_body` sends JSON the typed models could not hold (a misspelt field)."""
         module = self.operation(tag, name)
         # What `sync_detailed` does, in two steps, so that a body the models refuse is shown.
-        raw = self.client.get_httpx_client().request(**module._get_kwargs(**kwargs))
+        request = module._get_kwargs(**kwargs)
+        if raw_body is not None:
+            request["json"] = raw_body
+        raw = self.client.get_httpx_client().request(**request)
         try:
             response = module._build_response(client=self.client, response=raw)
         except Exception as failure:
@@ -183,7 +187,9 @@ def test_an_ehr_sync_through_the_generated_client_parses_every_response_and_erro
     ehr: Callable[..., Api], clinic_a: Clinic, django_capture_on_commit_callbacks: Any
 ) -> None:
     api = ehr()
-    clinician = MembershipFactory.create(clinic=clinic_a, role=Role.CLINICIAN, user=UserFactory.create()).user
+    clinician = MembershipFactory.create(
+        clinic=clinic_a, role=Role.CLINICIAN, user=UserFactory.create(), external_id="PRV-7"
+    ).user
     start = timezone.now()
 
     # Upsert twice: the same patient, created then replaced.
@@ -191,10 +197,10 @@ def test_an_ehr_sync_through_the_generated_client_parses_every_response_and_erro
     for number in range(1, 4):
         mrn = f"MRN-{number}"
         body = api.model("PatientRequest").from_dict(_patient(mrn))
-        first = api.call("patients", "patients_upsert", 201, external_id=mrn, body=body)
+        first = api.call("patients", "patient_upsert", 201, external_id=mrn, body=body)
         again = api.call(
             "patients",
-            "patients_upsert",
+            "patient_upsert",
             200,
             external_id=mrn,
             body=api.model("PatientRequest").from_dict(_patient(mrn, phone="+15555550100")),
@@ -205,7 +211,7 @@ def test_an_ehr_sync_through_the_generated_client_parses_every_response_and_erro
     assert len(api.walk("patients", "patients_list")) == 3
     error = api.call(
         "patients",
-        "patients_upsert",
+        "patient_upsert",
         400,
         external_id="MRN-9",
         body=api.model("PatientRequest").from_dict(_patient("MRN-9", date_of_birth="1800-01-01")),
@@ -214,17 +220,32 @@ def test_an_ehr_sync_through_the_generated_client_parses_every_response_and_erro
 
     # A plan: created active, a second active one refused as a conflict, completed, listed.
     plan_body = {"patient": str(patient.id), "status": "active", "start_date": "2026-09-01", "goals": "Stay engaged"}
-    plan = api.call("plans", "plans_create", 201, body=api.model("PlanRequest").from_dict(plan_body))
+    plan = api.call("plans", "plan_create", 201, body=api.model("PlanRequest").from_dict(plan_body))
     second = api.call(
-        "plans", "plans_create", 201, body=api.model("PlanRequest").from_dict({**plan_body, "status": "draft"})
+        "plans", "plan_create", 201, body=api.model("PlanRequest").from_dict({**plan_body, "status": "draft"})
     )
-    conflict = api.call("plans", "plans_activate_create", 409, id=second.id, body=api.model("PlanTransitionRequest")())
+    conflict = api.call("plans", "plan_activate", 409, id=second.id, body=api.model("PlanTransitionRequest")())
     assert conflict.errors[0].code
-    completed = api.call("plans", "plans_complete_create", 200, id=plan.id, body=api.model("PlanTransitionRequest")())
+    completed = api.call("plans", "plan_complete", 200, id=plan.id, body=api.model("PlanTransitionRequest")())
     assert str(completed.status) == "completed"
-    api.call("plans", "plans_discontinue_create", 200, id=second.id, body=api.model("PlanTransitionRequest")())
+    api.call("plans", "plan_discontinue", 200, id=second.id, body=api.model("PlanTransitionRequest")())
     statuses = {str(row.status) for row in api.walk("plans", "plans_list", page_size=1)}
     assert statuses == {"completed", "discontinued"}
+
+    # Whom to book with, knowing only the EHR's provider id: the staff directory.
+    (provider,) = api.walk("staff", "staff_list", external_id="PRV-7")
+    assert (str(provider.id), str(provider.role)) == (str(clinician.pk), "clinician")
+
+    # A time without an offset is refused, naming the field; nothing is booked.
+    naive = {
+        "patient": str(patient.id),
+        "clinician_external_id": "PRV-7",
+        "kind": "individual_therapy",
+        "starts_at": "2027-01-05T09:00:00",
+        "ends_at": "2027-01-05T09:50:00-05:00",
+    }
+    refused = api.call("appointments", "appointment_book", 400, body=api.model("AppointmentRequest").from_dict(naive))
+    assert [(item.attr, str(item.code)) for item in refused.errors] == [("starts_at", "no_offset")]
 
     # Book, then record attendance: a no-show, another, a correction with its reason.
     booked = []
@@ -232,23 +253,24 @@ def test_an_ehr_sync_through_the_generated_client_parses_every_response_and_erro
         starts = start - datetime.timedelta(days=days_ago)
         body = {
             "patient": str(patient.id),
-            "clinician": str(clinician.pk),
+            "clinician_external_id": "PRV-7",
             "kind": "individual_therapy",
             "starts_at": starts.isoformat(),
             "ends_at": (starts + datetime.timedelta(minutes=50)).isoformat(),
         }
         booked.append(
-            api.call("appointments", "appointments_create", 201, body=api.model("AppointmentRequest").from_dict(body))
+            api.call("appointments", "appointment_book", 201, body=api.model("AppointmentRequest").from_dict(body))
         )
+        assert str(booked[-1].clinician) == str(clinician.pk)
     attendance = api.model("AttendanceInputRequest")
     # The risk engine runs once the attendance is committed.
     with django_capture_on_commit_callbacks(execute=True):
         for appointment in booked:
             missed = attendance.from_dict({"status": "missed"})
-            api.call("appointments", "appointments_attendance_create", 200, id=appointment.id, body=missed)
+            api.call("appointments", "attendance_record", 200, id=appointment.id, body=missed)
     corrected = api.call(
         "appointments",
-        "appointments_attendance_create",
+        "attendance_record",
         200,
         id=booked[0].id,
         body=attendance.from_dict({"status": "excused", "reason": "Hospitalised; the EHR had it late"}),
@@ -256,13 +278,13 @@ def test_an_ehr_sync_through_the_generated_client_parses_every_response_and_erro
     assert str(corrected.attendance_status) == "excused"
     unexplained = api.call(
         "appointments",
-        "appointments_attendance_create",
+        "attendance_record",
         400,
         id=booked[1].id,
         body=attendance.from_dict({"status": "attended"}),
     )
     assert {item.attr for item in unexplained.errors} == {"reason"}
-    history = api.walk("appointments", "appointments_attendance_list", page_size=1, id=booked[0].id)
+    history = api.walk("appointments", "appointment_attendance_list", page_size=1, id=booked[0].id)
     assert len(history) >= 2
     assert len(api.walk("appointments", "appointments_list", patient=patient.id)) == 3
 
@@ -276,15 +298,15 @@ def test_an_ehr_sync_through_the_generated_client_parses_every_response_and_erro
     }
     consent = api.call(
         "consents",
-        "patients_consents_create",
+        "consent_record",
         201,
         patient_id=patient.id,
         body=api.model("ConsentInputRequest").from_dict(consent_body),
     )
-    api.walk("consents", "patients_consents_list", patient_id=patient.id)
+    api.walk("consents", "consents_list", patient_id=patient.id)
     api.call(
         "consents",
-        "patients_consents_revoke_create",
+        "consent_revoke",
         200,
         patient_id=patient.id,
         id=consent.id,
@@ -296,19 +318,37 @@ def test_an_ehr_sync_through_the_generated_client_parses_every_response_and_erro
     assert flags, "two no-shows in a row raise a flag"
     flag = flags[0]
     note = api.model("FlagNoteRequest")
-    api.call("flags", "flags_acknowledge_create", 200, id=flag.id, body=note.from_dict({"note": "Calling today"}))
-    api.call("flags", "flags_acknowledge_create", 409, id=flag.id, body=note.from_dict({"note": "Again"}))
-    api.call("flags", "flags_resolve_create", 200, id=flag.id, body=note.from_dict({"note": "Reached; rebooked"}))
+    api.call("flags", "flag_acknowledge", 200, id=flag.id, body=note.from_dict({"note": "Calling today"}))
+    api.call("flags", "flag_acknowledge", 409, id=flag.id, body=note.from_dict({"note": "Again"}))
+    api.call("flags", "flag_resolve", 200, id=flag.id, body=note.from_dict({"note": "Reached; rebooked"}))
 
-    # Incremental sync: only what changed since the last run.
+    # Incremental sync: only what changed since the last run. The EHR writes with If-Match, so a
+    # change a clinician made in between is never overwritten unknowingly.
     mark = timezone.now()
+    read = api.operation("patients", "patient_retrieve").sync_detailed(client=api.client, id=patients["MRN-2"].id)
+    etag = read.headers["ETag"]
+    patch = api.model("PatchedPatientRequest")
     api.call(
         "patients",
-        "patients_partial_update",
+        "patient_partial_update",
         200,
         id=patients["MRN-2"].id,
-        body=api.model("PatchedPatientRequest").from_dict({"phone": "+15555550111"}),
+        body=patch.from_dict({"phone": "+15555550111"}),
+        if_match=etag,
     )
+    stale = api.call(
+        "patients",
+        "patient_partial_update",
+        412,
+        id=patients["MRN-2"].id,
+        body=patch.from_dict({"phone": "+15555550122"}),
+        if_match=etag,
+    )
+    assert str(stale.errors[0].code) == "precondition_failed"
+    unknown = api.call(
+        "patients", "patient_partial_update", 400, id=patients["MRN-2"].id, body=patch(), raw_body={"phonee": "1"}
+    )
+    assert [(item.attr, str(item.code)) for item in unknown.errors] == [("phonee", "unknown_field")]
     changed = api.walk("patients", "patients_list", updated_since=mark)
     assert [row.id for row in changed] == [patients["MRN-2"].id]
 
@@ -324,4 +364,4 @@ def test_an_ehr_sync_through_the_generated_client_parses_every_response_and_erro
         ("access_log", "access_events_list"),
     ]:
         api.walk(tag, name)
-    api.walk("dashboard", "dashboard_caseload_list", clinician=clinician.pk)
+    api.walk("dashboard", "caseload_list", clinician=clinician.pk)
