@@ -54,6 +54,17 @@ PATIENT = {
     "updated_at": "2026-11-20T09:30:00Z",
 }
 
+STAFF_MEMBER = {
+    "id": CLINICIAN_ID,
+    "first_name": "Sam",
+    "last_name": "Sample",
+    "role": "clinician",
+    "active": True,
+    "external_id": "PRV-0042",
+    "npi": "1234567893",
+    "updated_at": "2026-10-02T08:00:00Z",
+}
+
 CONSENT = {
     "id": CONSENT_ID,
     "patient": PATIENT_ID,
@@ -61,7 +72,7 @@ CONSENT = {
     "recipient_kind": "treating_provider",
     "purpose": "Coordination of care with the patient's primary care provider",
     "categories": ["demographics", "enrollment", "attendance"],
-    "expires_at": "2027-09-01T00:00:00Z",
+    "expires_on": "2027-08-31",
     "expiry_event": "",
     "signed_on": "2026-09-01",
     "state": "active",
@@ -148,7 +159,7 @@ EXAMPLES: dict[str, list[OpenApiExample]] = {
                 "recipient_kind": "treating_provider",
                 "purpose": CONSENT["purpose"],
                 "categories": CONSENT["categories"],
-                "expires_at": CONSENT["expires_at"],
+                "expires_on": CONSENT["expires_on"],
                 "signed_on": CONSENT["signed_on"],
             }
         ),
@@ -189,5 +200,7 @@ EXAMPLES: dict[str, list[OpenApiExample]] = {
     ],
     "disclosure_retrieve": [response(DISCLOSURE)],
     "access_events_list": [response(ACCESS_EVENT)],
+    "staff_list": [response(STAFF_MEMBER)],
+    "staff_retrieve": [response(STAFF_MEMBER)],
     "access_events_export": [response(ACCESS_LOG_CSV, media_type="text/csv")],
 }

@@ -278,8 +278,12 @@ class CursorPagination(pagination.BasePagination):
             "type": "object",
             "required": ["next", "previous", "results"],
             "properties": {
-                "next": {**link, "description": "The next page, or null on the last."},
-                "previous": {**link, "description": "The page before, or null on the first."},
+                "next": {
+                    **link,
+                    "description": "The next page, or null on the last.",
+                    "example": "https://aftercare.example.org/api/v1/patients/?cursor=eyJwIjpbIjIwMjYtMTEtMjQifQ",
+                },
+                "previous": {**link, "description": "The page before, or null on the first.", "example": None},
                 "results": schema,
             },
         }

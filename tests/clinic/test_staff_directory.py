@@ -437,7 +437,7 @@ def test_the_caseload_takes_the_clinician_by_the_ehrs_provider_id(
     by_external = ehr.api.get(CASELOAD, {"clinician_external_id": "PRV-1"})
     assert by_external.status_code == 200, by_external.json()
     assert by_external.json() == by_id.json()
-    assert [row["patient"] for row in by_external.json()] == [str(patient.pk)]
+    assert [row["patient"] for row in by_external.json()["results"]] == [str(patient.pk)]
     unknown = ehr.api.get(CASELOAD, {"clinician_external_id": "PRV-2"})
     assert errors(unknown) == [("clinician_external_id", "does_not_exist")]
     both = ehr.api.get(CASELOAD, {"clinician_external_id": "PRV-1", "clinician": str(clinician.user_id)})

@@ -342,7 +342,8 @@ def test_every_operation_with_a_body_documents_unknown_fields_and_closes_its_bod
         (path, method, operation)
         for path, operations in openapi["paths"].items()
         for method, operation in operations.items()
-        if isinstance(operation, dict) and "requestBody" in operation
+        # The OAuth2 token endpoint is RFC 6749's, with its own form body and errors.
+        if isinstance(operation, dict) and "requestBody" in operation and path.startswith("/api/")
     ]
     assert len(with_body) > 25
     for path, method, operation in with_body:
