@@ -24,7 +24,7 @@ class ReadWriteChoiceField(serializers.ChoiceField):
         return value
 
 
-class ReadWriteChoiceFieldExtension(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-call]
+class ReadWriteChoiceFieldExtension(OpenApiSerializerFieldExtension):
     target_class = ReadWriteChoiceField
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:

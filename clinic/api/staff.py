@@ -11,9 +11,8 @@ import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
-from rest_framework.filters import OrderingFilter
 
-from clinic.api.filters import BooleanFilter, FilterBackend, StrictFilterSet, UpdatedSinceFilter
+from clinic.api.filters import BooleanFilter, StrictFilterSet, UpdatedSinceFilter
 from clinic.api.serializers import FastReadMixin
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import Clinic, Role, StaffMembership
@@ -67,8 +66,6 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ClinicScope
     read_scopes = ("staff:read",)
     serializer_class = StaffSerializer
     filterset_class = StaffFilter
-    filter_backends = [FilterBackend, OrderingFilter]
-    ordering_fields = ["created_at", "updated_at"]
     # The URL names the person (their user id), as `clinician` does, not the membership row.
     lookup_field = "user_id"
     lookup_url_kwarg = "pk"

@@ -165,6 +165,7 @@ def test_an_upsert_keeps_what_it_leaves_out_and_clears_only_what_it_sends_empty(
     assert ehr_a.api.put(upsert_url("EHR-7"), second).status_code == 200
     patient.refresh_from_db()
     assert (patient.given_name, patient.phone, patient.email) == ("Anita", "+1 555 010 0199", "first@example.org")
+    assert nurse.user is not None
     assert (patient.assigned_clinician_id, patient.reminders_opt_in) == (nurse.user.pk, False)
     assert ehr_a.api.put(upsert_url("EHR-7"), {**second, "phone": ""}).status_code == 200
     patient.refresh_from_db()
