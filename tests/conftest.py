@@ -203,3 +203,17 @@ def keep_test_connection_open(db: None) -> Iterator[None]:
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def openapi(db: None) -> dict[str, Any]:
+    """The published schema, as a client fetches it."""
+    document: dict[str, Any] = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    return document
+
+
+def resolve_schema(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema with its `$ref`s followed to the component they name."""
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema

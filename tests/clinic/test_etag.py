@@ -225,12 +225,6 @@ def test_a_role_that_may_not_write_is_refused_before_any_precondition(ehr_a: Per
 # -- the schema ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def openapi(db: None) -> dict[str, Any]:
-    document: dict[str, Any] = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    return document
-
-
 def test_the_schema_documents_etag_if_match_and_412(openapi: dict[str, Any]) -> None:
     paths = openapi["paths"]
     for path, method in [

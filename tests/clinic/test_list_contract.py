@@ -19,28 +19,16 @@ from aftercare.risk.engine import evaluate
 from aftercare.selectors.caseload import caseload_list
 from clinic.models import AccessEvent, Patient, Role
 from tests.aftercare.factories import AppointmentFactory, GroupSessionFactory, SupportGroupFactory
-from tests.conftest import Persona
+from tests.conftest import Persona, resolve_schema
 from tests.factories import PatientFactory
 
 API = "/api/v1/"
 CASELOAD = f"{API}dashboard/caseload/"
 
 
-@pytest.fixture
-def openapi(db: None) -> dict[str, Any]:
-    document: dict[str, Any] = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    return document
-
-
-def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-    return schema
-
-
 def _json_schema(document: dict[str, Any], response: dict[str, Any]) -> dict[str, Any] | None:
     content = response.get("content", {}).get("application/json")
-    return _resolve(document, content["schema"]) if content else None
+    return resolve_schema(document, content["schema"]) if content else None
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -54,12 +42,12 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 def _attrs(document: dict[str, Any], schema: dict[str, Any]) -> set[str]:
     """Every `attr` value a 400 response schema allows."""
-    schema = _resolve(document, schema)
+    schema = resolve_schema(document, schema)
     found: set[str] = set()
     for part in (*schema.get("oneOf", []), *schema.get("anyOf", [])):
         found |= _attrs(document, part)
     for name, prop in schema.get("properties", {}).items():
-        prop = _resolve(document, prop)
+        prop = resolve_schema(document, prop)
         if name == "attr":
             found |= set(prop.get("enum", []))
         elif prop.get("type") == "array":

@@ -8,14 +8,12 @@ import datetime
 import re
 from typing import Any
 
-import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from aftercare.models import Appointment, AttendanceStatus
 from clinic.models import Role
 from tests.aftercare.factories import clinician_of
-from tests.conftest import Persona
+from tests.conftest import Persona, resolve_schema
 from tests.factories import PatientFactory
 
 # Never writable from a body, anywhere.
@@ -42,23 +40,11 @@ ID_INPUTS = {
 }
 
 
-@pytest.fixture
-def openapi(db: None) -> dict[str, Any]:
-    document: dict[str, Any] = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    return document
-
-
-def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    return schema
-
-
 def _writable(document: dict[str, Any], schema: dict[str, Any], prefix: str = "") -> list[str]:
-    schema = _resolve(document, schema)
+    schema = resolve_schema(document, schema)
     names = []
     for name, field in schema.get("properties", {}).items():
-        field = _resolve(document, field) if "$ref" in field else field
+        field = resolve_schema(document, field) if "$ref" in field else field
         if field.get("readOnly"):
             continue
         names.append(f"{prefix}{name}")

@@ -105,12 +105,6 @@ def test_the_schema_and_docs_are_public_and_self_hosted(db: None) -> None:
     assert "unpkg" not in page
 
 
-@pytest.fixture
-def openapi(db: None) -> dict[str, Any]:
-    document: dict[str, Any] = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    return document
-
-
 def test_the_schema_documents_the_conventions(openapi: dict[str, Any]) -> None:
     patients = openapi["paths"]["/api/v1/patients/"]
     list_params = {p["name"] for p in patients["get"]["parameters"]}

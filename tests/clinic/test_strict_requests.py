@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from aftercare.models import AftercarePlan, Appointment
 from clinic.models import Consent, Patient, Role
@@ -306,12 +305,6 @@ def test_a_meeting_the_patient_went_to_cannot_be_tomorrow_or_long_ago(ehr_a: Per
 
 
 # --- the schema says all of it ----------------------------------------------------------------
-
-
-@pytest.fixture
-def openapi(db: None) -> dict[str, Any]:
-    document: dict[str, Any] = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    return document
 
 
 def _error_members(openapi: dict[str, Any], operation: dict[str, Any]) -> list[dict[str, Any]]:
