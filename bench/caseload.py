@@ -2,7 +2,8 @@
 one run.
 
 Target (DESIGN.md): the dashboard page (1 000 patients on the caseload, fifty a page) costs at most
-2 times the JSON endpoint (`/api/v1/dashboard/caseload/`, every row). Both are requested by the
+2 times the JSON endpoint (`/api/v1/dashboard/caseload/`, paged like every list: the same fifty
+rows, `page_size=50`). Both are requested by the
 same signed-in staff member (one session cookie: password and second factor passed), back to back
 in each round. Also reported: the page for the whole clinic (every patient of the seed) and a
 search, as seconds per request.
@@ -23,7 +24,7 @@ from tests.factories import verified_login
 ROUNDS = 7
 SECONDS = 2.0
 PAGE = "/caseload/"
-JSON = "/api/v1/dashboard/caseload/"
+JSON = "/api/v1/dashboard/caseload/?page_size=50"
 OTHER_PAGES = {
     "caseload page, whole clinic": "/caseload/?whose=all",
     "caseload page, whole clinic, high risk": "/caseload/?whose=all&risk=high",
@@ -81,6 +82,6 @@ def run(clinic: Clinic) -> float:
             rate = requests_per_second(port, path, page_headers, SECONDS)
             print(f"  {name}: {rate:6.1f} req/s ({1000 / rate:6.1f} ms a request)")
     result = statistics.median(ratios)
-    print(f"caseload page ({patients} patients, 50 a page) / caseload JSON (all {patients}): "
+    print(f"caseload page ({patients} patients, 50 a page) / caseload JSON (50 a page): "
           f"median {result:.2f}x (target 2 or less)")  # fmt: skip
     return result
