@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from tests.conftest import Persona
@@ -53,6 +53,13 @@ def test_chained_workflows_answer_as_the_schema_says(ehr_a: Persona, keep_test_c
 
     Workflow.run(
         settings=settings(
-            max_examples=20, stateful_step_count=6, deadline=None, suppress_health_check=list(HealthCheck)
+            max_examples=20,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            # Generate only: a scenario runs against the database the earlier ones left behind,
+            # so replaying one to shrink it cannot draw the same steps, and hypothesis would report
+            # that instead of the failure it found.
+            phases=[Phase.generate],
         )
     )
