@@ -24,10 +24,10 @@ class ReadWriteChoiceField(serializers.ChoiceField):
         return value
 
 
-class ReadWriteChoiceFieldExtension(OpenApiSerializerFieldExtension):
+class ReadWriteChoiceFieldExtension(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-call]
     target_class = ReadWriteChoiceField
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         field: ReadWriteChoiceField = self.target
         choices = field.write_choices if direction == "request" else field.read_choices
-        return build_choice_field(serializers.ChoiceField(choices=choices))  # type: ignore[no-any-return]
+        return build_choice_field(serializers.ChoiceField(choices=choices))
