@@ -69,15 +69,16 @@ def test_a_clinician_sees_their_patients_most_at_risk_first_with_the_reason_in_w
     clinic: Clinic, staff_client: StaffClient
 ) -> None:
     client, me = staff_client(clinic, Role.CLINICIAN)
-    calm = patient_of(clinic, me)
+    # Names of their own: generated surnames can repeat, or one hold another ("Hill", "Churchill").
+    calm = patient_of(clinic, me, family_name="Quillfeather")
     attended(calm, 2)
     # 02:30 UTC on the 25th is still Tuesday the 24th in Chicago.
-    high = patient_of(clinic, me)
+    high = patient_of(clinic, me, family_name="Ravensworth")
     flag(high, Severity.HIGH, [missed("2026-11-25T02:30:00+00:00"), missed("2026-11-30T18:00:00+00:00"),
                                missed("2026-12-01T18:00:00+00:00")])  # fmt: skip
-    medium = patient_of(clinic, me)
+    medium = patient_of(clinic, me, family_name="Marchbanks")
     flag(medium, Severity.MEDIUM, [missed("2026-11-20T18:00:00+00:00"), missed("2026-11-27T18:00:00+00:00")])
-    someone_elses = patient_of(clinic, MembershipFactory.create(clinic=clinic).user)
+    someone_elses = patient_of(clinic, MembershipFactory.create(clinic=clinic).user, family_name="Othergate")
     flag(someone_elses, Severity.HIGH, [missed("2026-11-20T18:00:00+00:00")])
 
     response = client.get(URL)
