@@ -4,32 +4,16 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aftercare.services.staff import staff_invite
+from clinic.management.errors import validation_error_to_command_error
 from clinic.models import Clinic, Role
 
 # The options, by the field each one sets (a refusal names the option the operator typed).
-_OPTIONS = {
-    "username": "--username",
-    "role": "--role",
-    "first_name": "--first-name",
-    "last_name": "--last-name",
-    "email": "--email",
-    "external_id": "--external-id",
-    "npi": "--npi",
-}
-
-
-def _command_error(exc: ValidationError) -> CommandError:
-    if not hasattr(exc, "error_dict"):
-        return CommandError("; ".join(exc.messages))
-    lines = [
-        f"{_OPTIONS.get(field, field)}: {' '.join(messages)}" if field != NON_FIELD_ERRORS else " ".join(messages)
-        for field, messages in exc.message_dict.items()
-    ]
-    return CommandError("; ".join(lines))
+# The fields a refusal may name, each given on the command line as `--<name-with-dashes>`.
+_OPTIONS = frozenset({"username", "role", "first_name", "last_name", "email", "external_id", "npi"})
 
 
 class Command(BaseCommand):
@@ -67,7 +51,7 @@ class Command(BaseCommand):
                 npi=options["npi"],
             )
         except ValidationError as exc:
-            raise _command_error(exc) from None
+            raise validation_error_to_command_error(exc, _OPTIONS) from None
         membership = invitation.membership
         self.stdout.write(
             json.dumps(

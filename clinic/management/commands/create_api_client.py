@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clinic.auth.scopes import SCOPES
-from clinic.management.commands.create_clinic import validation_error_to_command_error
+from clinic.management.errors import validation_error_to_command_error
 from clinic.models import Clinic
 from clinic.services.integration import integration_client_create
 

@@ -4,17 +4,10 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
+from clinic.management.errors import validation_error_to_command_error
 from clinic.services.clinics import clinic_create
-
-
-def validation_error_to_command_error(exc: ValidationError) -> CommandError:
-    if hasattr(exc, "error_dict"):
-        lines = [f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()]
-    else:
-        lines = exc.messages
-    return CommandError("; ".join(lines))
 
 
 class Command(BaseCommand):
