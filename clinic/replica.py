@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -57,6 +58,7 @@ PIN_MAX_AGE_SECONDS = 15 * 60
 _LSN = re.compile(r"[0-9A-F]{1,8}/[0-9A-F]{1,8}")
 _MARK = "reads_from_replica"
 _READ_METHODS = frozenset({"GET", "HEAD"})
+_END = object()
 
 # Authentication and authorization state: always read where it was written.
 PRIMARY_ONLY_APPS = frozenset(
@@ -109,6 +111,16 @@ _current: ContextVar[RequestReads | None] = ContextVar("aftercare_request_reads"
 def current() -> RequestReads | None:
     """The state of the request being answered in this context, if any."""
     return _current.get()
+
+
+@contextmanager
+def request_scope(state: RequestReads) -> Iterator[RequestReads]:
+    """Code in the block reads as the request `state` describes."""
+    token = _current.set(state)
+    try:
+        yield state
+    finally:
+        _current.reset(token)
 
 
 class ReplicaRouter:
@@ -167,13 +179,11 @@ def _within(state: RequestReads, content: Iterable[Any]) -> Iterator[Any]:
     after the view (and this middleware) have returned."""
     chunks = iter(content)
     while True:
-        token = _current.set(state)
-        try:
-            chunk = next(chunks)
-        except StopIteration:
+        # Set and reset around each chunk: between chunks the context is the server's, not ours.
+        with request_scope(state):
+            chunk = next(chunks, _END)
+        if chunk is _END:
             return
-        finally:
-            _current.reset(token)
         yield chunk
 
 
@@ -185,12 +195,8 @@ class ReplicaMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        state = RequestReads()
-        token = _current.set(state)
-        try:
+        with request_scope(RequestReads()) as state:
             response = self.get_response(request)
-        finally:
-            _current.reset(token)
         if isinstance(response, StreamingHttpResponse):
             response.streaming_content = _within(state, response.streaming_content)
         if state.wrote and settings.SESSION_COOKIE_NAME in request.COOKIES:

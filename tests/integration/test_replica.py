@@ -33,7 +33,7 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
         REPLICA not in settings.DATABASES,
-        reason="integration: set DATABASE_REPLICA_URL to a streaming replica of DATABASE_URL's server (.ci/run starts one)",
+        reason="integration: set DATABASE_REPLICA_URL to a streaming replica of DATABASE_URL's server (.ci/run does)",
     ),
     pytest.mark.django_db(transaction=True, databases=[PRIMARY, REPLICA]),
 ]
