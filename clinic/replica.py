@@ -167,6 +167,19 @@ def replica_has_replayed(lsn: str) -> bool:
     return bool(row and row[0])
 
 
+def replica_reachable() -> bool:
+    """Whether the replica answers (connected, or connecting now): a page whose replica is down
+    reads the primary rather than failing."""
+    replica = connections[REPLICA]
+    try:
+        replica.close_if_health_check_failed()
+        replica.ensure_connection()
+    except DatabaseError as exc:
+        logger.warning("replica: unreachable, reading the primary (%s)", type(exc).__name__)
+        return False
+    return True
+
+
 def primary_position() -> str:
     with connections[PRIMARY].cursor() as cursor:
         cursor.execute("SELECT pg_current_wal_lsn()::text")
@@ -219,9 +232,11 @@ class ReplicaMiddleware:
         if state is None or request.method not in _READ_METHODS or not marked(view, request.method):
             return None
         pin = request.COOKIES.get(PIN_COOKIE)
-        if pin is not None:
-            if _LSN.fullmatch(pin) and not replica_has_replayed(pin):
+        if pin is not None and _LSN.fullmatch(pin):
+            if not replica_has_replayed(pin):
                 return None
-            state.unpin = True
+        elif not replica_reachable():
+            return None
+        state.unpin = pin is not None
         state.replica = True
         return None

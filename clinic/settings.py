@@ -179,8 +179,10 @@ if _replica_url:
         # through this alias (on the replica's server when it is a real one, which replicates it).
         "TEST": {"MIRROR": "default"},
     }
-    # Read-only even when the URL names a server that would accept writes.
+    # Read-only even when the URL names a server that would accept writes; a replica that does not
+    # answer within seconds is passed over for the primary (clinic.replica).
     _replica_options = DATABASES["replica"].setdefault("OPTIONS", {})
+    _replica_options.setdefault("connect_timeout", 3)
     _replica_options["options"] = f"{_replica_options.get('options', '')} -c default_transaction_read_only=on".strip()
     DATABASE_ROUTERS = ["clinic.replica.ReplicaRouter"]
     # Each request's scope, around the session and everything after it (a streaming export too).

@@ -147,6 +147,12 @@ def test_a_view_class_is_marked_as_a_whole() -> None:
     assert marked(Page.as_view(), "GET")
 
 
+@pytest.fixture
+def replica_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests have no replica server: it is taken to answer (tests/integration has a real one)."""
+    monkeypatch.setattr("clinic.replica.replica_reachable", lambda: True)
+
+
 def _decide(method: str, *, cookie: str | None = None, target: Any = None) -> RequestReads:
     """Run a request through the middleware; the state its view saw."""
     seen: list[RequestReads] = []
@@ -167,6 +173,7 @@ def _decide(method: str, *, cookie: str | None = None, target: Any = None) -> Re
     return seen[0]
 
 
+@pytest.mark.usefixtures("replica_answers")
 def test_a_get_of_a_marked_view_reads_the_replica_and_a_post_never() -> None:
     assert _decide("GET").replica
     assert _decide("HEAD").replica
@@ -174,6 +181,7 @@ def test_a_get_of_a_marked_view_reads_the_replica_and_a_post_never() -> None:
     assert not _decide("GET", target=view).replica
 
 
+@pytest.mark.usefixtures("replica_answers")
 def test_a_pin_that_is_no_wal_position_is_dropped_without_a_query(db: None, django_assert_num_queries: Any) -> None:
     with django_assert_num_queries(0):
         state = _decide("GET", cookie="'; DROP TABLE clinic_patient; --")
@@ -181,6 +189,7 @@ def test_a_pin_that_is_no_wal_position_is_dropped_without_a_query(db: None, djan
     assert state.unpin
 
 
+@pytest.mark.usefixtures("replica_answers")
 def test_a_streamed_answer_is_produced_inside_its_requests_scope() -> None:
     """An export's rows are read while the response streams, after the middleware returned."""
 

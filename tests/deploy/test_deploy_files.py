@@ -345,7 +345,8 @@ def test_the_replica_profile_streams_a_standby_of_the_stacks_database():
     assert replica["image"] == service("db")["image"], "a standby runs the primary's major version"
     script = " ".join(command("db-replica"))
     assert "pg_basebackup --host=db " in script
-    assert "--write-recovery-conf" in script and "--wal-method=stream" in script
+    assert "--write-recovery-conf" in script
+    assert "--wal-method=stream" in script
     assert replica["depends_on"]["db"]["condition"] == "service_healthy"
     assert "ports" not in replica
     assert {"db-replica-data:/var/lib/postgresql/data"} == set(replica["volumes"])

@@ -179,6 +179,25 @@ def test_both_access_log_exports_read_the_replica_and_the_api_list_the_primary(
     assert on_replica.captured_queries == []
 
 
+def test_a_page_whose_replica_does_not_answer_reads_the_primary(
+    clinic: Clinic, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, _ = signed_in(clinic)
+    PatientFactory.create(clinic=clinic, family_name="Primary")
+    replica = connections[REPLICA]
+    replica.close()
+    port = replica.settings_dict["PORT"]
+    replica.settings_dict["PORT"] = 1  # nothing listens there: the connection is refused
+    try:
+        response = client.get("/patients/")
+    finally:
+        replica.close()
+        replica.settings_dict["PORT"] = port
+    assert response.status_code == 200
+    assert "Primary" in response.content.decode()
+    assert "replica: unreachable, reading the primary (OperationalError)" in caplog.text
+
+
 # --- read-your-writes --------------------------------------------------------------------------------
 
 
@@ -206,7 +225,9 @@ def test_after_a_post_the_next_pages_read_the_primary_until_the_replica_has_repl
     flag = flagged(clinic, clinician=user)
     page = f"/flags/{flag.pk}/"
     with replay_paused():
-        response = client.post(f"{page}close/", {"close-note": "Back at group", "action": "resolve"})
+        with CaptureQueriesContext(connections[REPLICA]) as on_replica:
+            response = client.post(f"{page}close/", {"close-note": "Back at group", "action": "resolve"})
+        assert on_replica.captured_queries == []  # a POST reads what it decides on from the primary
         assert response.status_code == 302
         assert response["Location"] == page
         pin = response.cookies[PIN_COOKIE]
