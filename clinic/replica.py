@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
@@ -210,8 +210,9 @@ class ReplicaMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         with request_scope(RequestReads()) as state:
             response = self.get_response(request)
-        if isinstance(response, StreamingHttpResponse):
-            response.streaming_content = _within(state, response.streaming_content)
+        if isinstance(response, StreamingHttpResponse) and not response.is_async:
+            # (An asynchronous stream is read outside any scope: from the primary.)
+            response.streaming_content = _within(state, cast(Iterator[bytes], response.streaming_content))
         if state.wrote and settings.SESSION_COOKIE_NAME in request.COOKIES:
             response.set_cookie(
                 PIN_COOKIE,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import path
@@ -168,7 +168,8 @@ def test_both_access_log_exports_read_the_replica_and_the_api_list_the_primary(
     ):
         with CaptureQueriesContext(connections[REPLICA]) as on_replica, CaptureQueriesContext(connection) as on_primary:
             response = fetch()
-            body = b"".join(response.streaming_content).decode()  # the rows are read while streaming
+            assert isinstance(response, StreamingHttpResponse)
+            body = b"".join(cast(Iterator[bytes], response.streaming_content)).decode()  # read while streaming
         assert response.status_code == 200
         assert body.count("\n") >= 2, body  # the header and at least the page view above
         assert reads("clinic_accessevent", on_replica.captured_queries)
