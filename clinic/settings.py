@@ -166,6 +166,30 @@ else:
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# A streaming replica of the primary (optional): the dashboard's pages and the access-log exports
+# read it, except where a request has written (clinic/replica.py says which reads, and why).
+# Unset or empty, there is no `replica` database and no router: every query goes to the primary.
+_replica_url = env.str("DATABASE_REPLICA_URL", default="").strip()
+if _replica_url:
+    DATABASES["replica"] = {
+        **env.db_url_config(_replica_url),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        # Tests have no replica database of their own: they read the primary's test database
+        # through this alias (on the replica's server when it is a real one, which replicates it).
+        "TEST": {"MIRROR": "default"},
+    }
+    # Read-only even when the URL names a server that would accept writes; a replica that does not
+    # answer within seconds is passed over for the primary (clinic.replica).
+    _replica_options = DATABASES["replica"].setdefault("OPTIONS", {})
+    _replica_options.setdefault("connect_timeout", 3)
+    _replica_options["options"] = f"{_replica_options.get('options', '')} -c default_transaction_read_only=on".strip()
+    DATABASE_ROUTERS = ["clinic.replica.ReplicaRouter"]
+    # Each request's scope, around the session and everything after it (a streaming export too).
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"), "clinic.replica.ReplicaMiddleware"
+    )
+
 # --- Passwords, sessions and cookies ---------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

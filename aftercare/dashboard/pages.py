@@ -9,6 +9,8 @@ attaches the staff member to the change history of every write.
 A page that shows patient data says what it showed with `show()` (or `record()` after a write):
 the access log gets the same event the API would write. A page that forgets fails loudly rather
 than showing records nobody logged.
+
+With a read replica configured, a page's GET reads it until the request writes (clinic.replica).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from clinic.api.errors import django_validation_error_to_drf
 from clinic.auth.caller import Caller
 from clinic.auth.scopes import ROLE_SCOPES
 from clinic.models import AccessAction, Clinic, Role, StaffMembership, User
+from clinic.replica import reads_from_replica
 from clinic.services.access import access_record
 
 CLINIC_SESSION_KEY = "dashboard_clinic"
@@ -254,7 +257,8 @@ def staff_page(
             return response
 
         wrapped.dashboard_object_type = object_type  # type: ignore[attr-defined]
-        return wrapped
+        # Its GETs may read a replica when one is configured (clinic.replica; never a POST's reads).
+        return reads_from_replica(wrapped)
 
     return decorator
 

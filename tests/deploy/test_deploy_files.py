@@ -339,6 +339,35 @@ def test_the_settings_refuse_to_start_without_the_secret_key_or_the_public_url(v
     assert variable in result.stderr
 
 
+def test_the_replica_profile_streams_a_standby_of_the_stacks_database():
+    replica = service("db-replica")
+    assert replica["profiles"] == ["replica"], "the replica must stay off unless asked for"
+    assert replica["image"] == service("db")["image"], "a standby runs the primary's major version"
+    script = " ".join(command("db-replica"))
+    assert "pg_basebackup --host=db " in script
+    assert "--write-recovery-conf" in script
+    assert "--wal-method=stream" in script
+    assert replica["depends_on"]["db"]["condition"] == "service_healthy"
+    assert "ports" not in replica
+    assert {"db-replica-data:/var/lib/postgresql/data"} == set(replica["volumes"])
+    # `db` lets it replicate: a script the image runs when it creates the database.
+    (mounted,) = service("db")["configs"]
+    assert mounted["target"].startswith("/docker-entrypoint-initdb.d/")
+    allow = interpolate(compose()["configs"][mounted["source"]]["content"], OPERATOR_VARIABLES)
+    assert 'host replication $POSTGRES_USER all scram-sha-256" >> "$PGDATA/pg_hba.conf"' in allow
+    # Without the profile's URL, the application has no replica.
+    assert environment("web")["DATABASE_REPLICA_URL"] == ""
+
+
+def test_the_compose_environment_with_the_replica_passes_the_deploy_checks():
+    url = "postgres://aftercare:0123456789abcdef0123456789abcdef@db-replica:5432/aftercare"
+    variables = {**OPERATOR_VARIABLES, "DATABASE_REPLICA_URL": url}
+    result = run_deploy_check({**environment("web", variables), **PRODUCTION_TLS})
+    assert environment("web", variables)["DATABASE_REPLICA_URL"] == url
+    assert "ImproperlyConfigured" not in result.stderr, result.stderr
+    assert check_ids(result) == SETTINGS_DEPLOY_WARNINGS, result.stdout + result.stderr
+
+
 # --- Dockerfile -----------------------------------------------------------------------------------
 
 
