@@ -1,18 +1,23 @@
 """Reading the access log (clinic/models/access.py): filtered lists, keyset pages, the people
-behind the actor keys, and the CSV export the API and the dashboard both serve."""
+behind the actor keys, and the CSV export the API and the dashboard both serve, with the trailer
+that tells a complete export (or archived month) from a cut one."""
 
 from __future__ import annotations
 
 import csv
 import datetime
+import hashlib
+import io
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import IO, Any
 
 from django.db.models import Q, QuerySet
 
+from clinic import heartbeat
 from clinic.models import AccessEvent, Clinic, IntegrationClient, Patient, Role, StaffMembership, User
 
 CSV_COLUMNS = [
@@ -107,6 +112,10 @@ def access_actors(*, clinic: Clinic, events: Iterable[AccessEvent]) -> dict[str,
             client_ids.add(event.client_id)
         elif event.user_id is not None:
             user_ids.add(event.user_id)
+    return _actors(clinic=clinic, user_ids=user_ids, client_ids=client_ids)
+
+
+def _actors(*, clinic: Clinic, user_ids: set[Any], client_ids: set[Any]) -> dict[str, Actor]:
     actors: dict[str, Actor] = {}
     if user_ids:
         roles = dict(StaffMembership.objects.filter(clinic=clinic, user_id__in=user_ids).values_list("user_id", "role"))
@@ -137,44 +146,97 @@ def access_actor_choices(*, clinic: Clinic) -> list[tuple[str, str]]:
 
 
 # --- the CSV export -----------------------------------------------------------------------------------
+#
+# The last line of every export (and of every archived month, clinic/services/access_partitions.py)
+# is `# rows=<N> sha256=<hex>`: the number of CSV records after the header, and the SHA-256 of every
+# byte before that line. A download cut short (a worker killed, a connection dropped, an error
+# part-way) has no such line or one that does not match: `access_export_verify` (and
+# `manage.py verify_access_export <file>`) tells which.
+
+TRAILER = re.compile(rb"# rows=([0-9]+) sha256=([0-9a-f]{64})\r?\n?")
 
 
-class _Echo:
-    """csv.writer writes into this; each row goes straight to the response."""
-
-    def write(self, value: str) -> str:
-        return value
+class ExportIncomplete(ValueError):
+    """The file is not a complete export: its trailer is missing or does not match what precedes it."""
 
 
-def _row(event: AccessEvent) -> list[Any]:
+def trailer(rows: int, digest: Any) -> str:
+    return f"# rows={rows} sha256={digest.hexdigest()}\r\n"
+
+
+def _row(event: tuple[Any, ...]) -> list[Any]:
+    at, ip = event[1], event[10]
     return [
-        event.id, event.at.isoformat(), event.actor, event.action, event.object_type,
-        " ".join(map(str, event.object_ids)), " ".join(map(str, event.patient_ids)),
-        event.method, event.path, event.status_code, event.ip or "", event.request_id,
+        event[0], at.isoformat(), *event[2:5], " ".join(map(str, event[5])), " ".join(map(str, event[6])),
+        *event[7:10], ip or "", event[11],
     ]  # fmt: skip
 
 
 def access_events_csv(
     events: QuerySet[AccessEvent], *, clinic: Clinic | None = None, names: bool = False
 ) -> Iterator[str]:
-    """Every event of `events`, oldest first, as CSV lines (the header first), read from the
-    database in chunks through a server-side cursor. `names=True` adds the actor's name and role
-    (looked up once per chunk). An error part-way is raised, never turned into a clean end: the
-    download then fails rather than delivering a file that looks complete."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_NAMED_COLUMNS if names else CSV_COLUMNS)
-    rows = events.order_by("at", "id").iterator(chunk_size=CSV_CHUNK)
+    """Every event of `events`, oldest first, as CSV (the header first, the trailer last), read from
+    the database in chunks through a server-side cursor and given a chunk of rows at a time (one
+    write to the socket per chunk, not per row). `names=True` adds the actor's name and role (looked
+    up once per chunk). An error part-way is raised, never turned into a clean end: the download
+    then fails, and what did arrive has no trailer. Between chunks the worker tells gunicorn it is
+    still making progress (clinic/heartbeat.py), so its timeout stops a stuck export, not a long one."""
+    if names and clinic is None:
+        raise ValueError("names=True needs the clinic the roles are read in.")
+    digest = hashlib.sha256()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        digest.update(text.encode())
+        return text
+
+    writer.writerow(CSV_NAMED_COLUMNS if names else CSV_COLUMNS)
+    yield flush()
+    count = 0
+    rows = events.order_by("at", "id").values_list(*CSV_COLUMNS, "user_id", "client_id").iterator(chunk_size=CSV_CHUNK)
     while chunk := list(islice(rows, CSV_CHUNK)):
-        if not names:
-            for event in chunk:
-                yield writer.writerow(_row(event))
-            continue
-        if clinic is None:
-            raise ValueError("names=True needs the clinic the roles are read in.")
-        actors = access_actors(clinic=clinic, events=chunk)
-        for event in chunk:
-            actor = actors.get(event.actor, UNKNOWN_ACTOR)
-            yield writer.writerow([*_row(event), actor.name, actor.role])
+        count += len(chunk)
+        if names and clinic is not None:
+            users = {row[12] for row in chunk if row[13] is None and row[12] is not None}
+            actors = _actors(clinic=clinic, user_ids=users, client_ids={row[13] for row in chunk if row[13]})
+            for row in chunk:
+                actor = actors.get(row[2], UNKNOWN_ACTOR)
+                writer.writerow([*_row(row), actor.name, actor.role])
+        else:
+            writer.writerows(map(_row, chunk))
+        heartbeat.alive()
+        yield flush()
+    yield trailer(count, digest)
+
+
+def access_export_verify(stream: IO[bytes]) -> int:
+    """The number of rows of a complete export read from `stream` (bytes, as downloaded): raises
+    ExportIncomplete when the trailer is missing, or its count or checksum disagree with the file."""
+    digest = hashlib.sha256()
+    last: list[bytes] = []
+
+    def body() -> Iterator[str]:
+        previous: bytes | None = None
+        for line in stream:
+            if previous is not None:
+                digest.update(previous)
+                yield previous.decode("utf-8")
+            previous = line
+        last.append(previous or b"")
+
+    records = max(sum(1 for _ in csv.reader(body())) - 1, 0)  # the header is not a row
+    found = TRAILER.fullmatch(last[0])
+    if found is None:
+        raise ExportIncomplete("The file does not end with its `# rows=… sha256=…` line: it is incomplete.")
+    if int(found[1]) != records:
+        raise ExportIncomplete(f"The trailer counts {int(found[1])} rows; the file holds {records}.")
+    if found[2].decode() != digest.hexdigest():
+        raise ExportIncomplete("The file's SHA-256 does not match its trailer: it was cut or changed.")
+    return records
 
 
 # --- the patients an auditor asks about -------------------------------------------------------------
