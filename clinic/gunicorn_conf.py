@@ -29,6 +29,7 @@ def post_worker_init(worker: Any) -> None:
     stops a stuck worker, not a long export."""
     heartbeat.attach(worker.notify)
 
+
 # Header values an access-log format may name; any other header (Cookie, Authorization, …) reads "-".
 _REQUEST_HEADERS = frozenset({"x-request-id", "x-forwarded-proto", "content-type", "content-length"})
 _RESPONSE_HEADERS = frozenset({"x-request-id", "content-type", "content-length"})
