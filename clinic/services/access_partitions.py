@@ -177,8 +177,10 @@ def _archive(name: str, directory: Path) -> Path:
     path = directory / f"{name}.csv.gz"
     partial = directory / f".{name}.csv.gz.partial"
     digest = hashlib.sha256()
+    outermost = not connection.in_atomic_block  # inside a caller's transaction, its snapshot holds
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        if outermost:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute(f'SELECT count(*) FROM "{name}"')  # noqa: S608
         (rows,) = cursor.fetchone()
         copy_sql = f'COPY (SELECT * FROM "{name}" ORDER BY at, id) TO STDOUT WITH (FORMAT csv, HEADER true)'  # noqa: S608

@@ -1,8 +1,8 @@
 """Access events by the hundred thousand, written by one set-based INSERT: a realistic mix of what
 the log records (the size test, the planner test and the export test share it).
 
-Per 100 events: 60 views of one record of one patient, 25 lists naming 50 records of up to 50
-patients (a page of the API or of the dashboard), 10 creates or updates, 5 refused attempts naming
+Per 100 events: 60 views of one record of one patient, 25 lists naming `per_list` (50) records
+of up to as many patients (a page of the API or of the dashboard), 10 creates or updates, 5 refused attempts naming
 a record and no patient. Patients are drawn from a pool of `patients`; actors from 40 staff and 2
 integration clients. `rare` (a patient id) is added to every `rare_every`-th event only.
 """
@@ -30,11 +30,11 @@ SELECT gen_random_uuid(),
             WHEN g %% 100 < 95 THEN 'update' ELSE 'denied' END,
        CASE WHEN g %% 100 BETWEEN 60 AND 84 THEN 'appointment' ELSE 'patient' END,
        CASE WHEN g %% 100 BETWEEN 60 AND 84
-            THEN ARRAY(SELECT gen_random_uuid() FROM generate_series(1, 50) AS k WHERE g > 0)
+            THEN ARRAY(SELECT gen_random_uuid() FROM generate_series(1, %(per_list)s) AS k WHERE g > 0)
             ELSE ARRAY[gen_random_uuid()] END,
        CASE WHEN g %% 100 BETWEEN 60 AND 84
             THEN ARRAY(SELECT DISTINCT md5('patient' || ((g * 7 + k * 13) %% %(patients)s))::uuid
-                       FROM generate_series(1, 50) AS k)
+                       FROM generate_series(1, %(per_list)s) AS k)
             WHEN g %% 100 >= 95 THEN '{}'::uuid[]
             ELSE ARRAY[md5('patient' || (g %% %(patients)s))::uuid] END
          || CASE WHEN %(rare_every)s > 0 AND g %% GREATEST(%(rare_every)s, 1) = 0
@@ -65,6 +65,7 @@ def insert_events(
     patients: int = 5000,
     rare: Any = None,
     rare_every: int = 0,
+    per_list: int = 50,
 ) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -77,5 +78,6 @@ def insert_events(
                 "rare": str(rare or uuid.UUID(int=0)),
                 "rare_every": rare_every if rare is not None else 0,
                 "count": count,
+                "per_list": per_list,
             },
         )
