@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import IO, Any
 
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.db.models import DateTimeField, ExpressionWrapper, F, Func, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast, Coalesce
 
 from clinic import heartbeat
 from clinic.models import AccessEvent, Clinic, IntegrationClient, Patient, Role, StaffMembership, User
@@ -198,12 +199,22 @@ def trailer(rows: int, digest: Any) -> str:
     return f"# rows={rows} sha256={digest.hexdigest()}\r\n"
 
 
+# What PostgreSQL writes as text itself: turning 16-byte ids into UUID objects and back into text
+# in Python took two thirds of an export's time.
+_AS_TEXT = {
+    "id_text": Cast("id", TextField()),
+    "object_text": Func(F("object_ids"), Value(" "), function="array_to_string", output_field=TextField()),
+    "patient_text": Func(F("patient_ids"), Value(" "), function="array_to_string", output_field=TextField()),
+    "ip_text": Coalesce(Func(F("ip"), function="host", output_field=TextField()), Value(""), output_field=TextField()),
+}
+_CSV_SELECT = [
+    "id_text", "at", "actor", "action", "object_type", "object_text", "patient_text",
+    "method", "path", "status_code", "ip_text", "request_id", "user_id", "client_id",
+]  # fmt: skip
+
+
 def _row(event: tuple[Any, ...]) -> list[Any]:
-    at, ip = event[1], event[10]
-    return [
-        event[0], at.isoformat(), *event[2:5], " ".join(map(str, event[5])), " ".join(map(str, event[6])),
-        *event[7:10], ip or "", event[11],
-    ]  # fmt: skip
+    return [event[0], event[1].isoformat(), *event[2:12]]
 
 
 def access_events_csv(
@@ -233,7 +244,7 @@ def access_events_csv(
     count = 0
     if "seen_at" not in events.query.annotations:
         events = events.annotate(seen_at=F("at"))
-    columns = events.order_by("seen_at", "id").values_list(*CSV_COLUMNS, "user_id", "client_id")
+    columns = events.order_by("seen_at", "id").annotate(**_AS_TEXT).values_list(*_CSV_SELECT)
     rows = columns.iterator(chunk_size=CSV_CHUNK)
     while chunk := list(islice(rows, CSV_CHUNK)):
         count += len(chunk)
