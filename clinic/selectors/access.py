@@ -41,7 +41,7 @@ def access_event_list(
 ) -> QuerySet[AccessEvent]:
     """The clinic's events, newest first (by `seen_at`, see `access_events_touching`).
     `patient_ids`: events that touched any of these patients (an empty list matches nothing)."""
-    events = AccessEvent.objects.filter(clinic=clinic).annotate(seen_at=F("at"))
+    events: QuerySet[AccessEvent] = AccessEvent.objects.filter(clinic=clinic).annotate(seen_at=F("at"))
     if patient_ids is not None:
         events = access_events_touching(events, patient_ids)
     if actor:

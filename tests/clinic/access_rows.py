@@ -72,7 +72,7 @@ def insert_events(
             _INSERT,
             {
                 "start": start,
-                "step": step,
+                "step": f"{step.total_seconds()} seconds",
                 "clinic": str(getattr(clinic, "pk", clinic)),
                 "patients": patients,
                 "rare": str(rare or uuid.UUID(int=0)),
