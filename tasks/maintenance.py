@@ -37,11 +37,19 @@ def outbox_purge() -> int:
 
 @shared_task(name="tasks.maintenance.access_log_partitions")
 def access_log_partitions() -> dict[str, int]:
-    """The access log's months: partitions made ahead, then months past retention archived and
-    dropped (clinic/services/access_partitions.py). Idempotent; a run that fails is redone by the next."""
-    from clinic.services.access_partitions import access_partitions_ensure, access_partitions_expire
+    """The access log's months: partitions made ahead, a closed month's indexes rebuilt full, then
+    months past retention archived and dropped (clinic/services/access_partitions.py). Idempotent; a
+    run that fails is redone by the next."""
+    from clinic.services.access_partitions import (
+        access_partitions_compact,
+        access_partitions_ensure,
+        access_partitions_expire,
+    )
 
     made = access_partitions_ensure()
+    compacted = access_partitions_compact()
     archived = access_partitions_expire()
-    logger.info("access_log_partitions: made %d partitions, archived %d", len(made), len(archived))
-    return {"made": len(made), "archived": len(archived)}
+    logger.info(
+        "access_log_partitions: made %d partitions, compacted %d, archived %d", len(made), len(compacted), len(archived)
+    )
+    return {"made": len(made), "compacted": len(compacted), "archived": len(archived)}

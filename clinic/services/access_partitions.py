@@ -5,8 +5,9 @@ default partition takes any event whose month has none, so an insert never fails
 DDL; if it ever holds rows (the beat stopped for months), their month is made and the rows moved
 into it. `access_partitions_expire` archives each whole month older than the retention period to a
 gzip CSV, reads the archive back and counts it, and only then detaches and drops the month: never a
-row deleted one by one, and a month whose archive fails stays attached. Both are idempotent: the
-maintenance task runs them daily (tasks/maintenance.py).
+row deleted one by one, and a month whose archive fails stays attached. `access_partitions_compact`
+rebuilds a closed month's indexes once. All are idempotent: the maintenance task runs them daily
+(tasks/maintenance.py).
 
 DDL on the log asks for its locks with a short `lock_timeout`: an export can read the table for
 minutes, and DDL queued behind it would queue every request's INSERT behind itself. Giving up and
@@ -113,6 +114,44 @@ def _make(month: datetime.date) -> None:
             with pgtrigger.ignore(_APPEND_ONLY):
                 cursor.execute(f"DELETE {in_month}", [start, end])
         cursor.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION \"{name}\" FOR VALUES FROM ('{start}') TO ('{end}')")
+
+
+# --- compacting a closed month ----------------------------------------------------------------------
+#
+# While a month fills, its indexes grow by page splits among interleaved keys (one patient's or one
+# user's events arrive between everyone else's) and GIN merges its pending list in bursts; the pages
+# stay partly empty: 255 bytes of index an event. Once the month is over nothing is added to it, so
+# its indexes are rebuilt once, full (188 bytes an event), without blocking reads (CONCURRENTLY), and
+# the table is marked so a later run leaves it alone.
+
+COMPACTED = "aftercare: indexes rebuilt after the month closed"
+COMPACT_PER_RUN = 2
+
+
+def access_partitions_compact(*, now: datetime.datetime | None = None, limit: int = COMPACT_PER_RUN) -> list[str]:
+    """Rebuilds the indexes of up to `limit` closed months not yet rebuilt, the latest first."""
+    this_month = month_of(now or timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass AND obj_description(c.oid, 'pg_class') IS DISTINCT FROM %s",
+            [PARENT, COMPACTED],
+        )
+        pending = {name for (name,) in cursor.fetchall()}
+    closed = sorted(
+        ((month, name) for month, name in access_partitions().items() if name in pending and month < this_month),
+        reverse=True,
+    )[:limit]
+    done = []
+    for _month, name in closed:
+        # CONCURRENTLY cannot run inside a transaction (a caller's, or a test's).
+        how = "" if connection.in_atomic_block else " CONCURRENTLY"
+        with connection.cursor() as cursor:
+            cursor.execute(f'REINDEX TABLE{how} "{name}"')
+            cursor.execute(f"COMMENT ON TABLE \"{name}\" IS '{COMPACTED}'")
+        logger.info("access_partitions_compact: rebuilt the indexes of %s", name)
+        done.append(name)
+    return done
 
 
 # --- retention ------------------------------------------------------------------------------------

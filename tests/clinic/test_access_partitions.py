@@ -21,6 +21,7 @@ from clinic.selectors.access import access_export_verify
 from clinic.services.access_partitions import (
     DEFAULT,
     access_partitions,
+    access_partitions_compact,
     access_partitions_ensure,
     access_partitions_expire,
     partition_name,
@@ -143,3 +144,25 @@ def test_the_verifier_refuses_a_cut_or_altered_file(tmp_path: Path) -> None:
     for path in (cut, changed):
         with pytest.raises(CommandError):
             call_command("verify_access_export", str(path), stdout=io.StringIO())
+
+
+def _index_bytes(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_indexes_size(%s::regclass)", [table])
+        (size,) = cursor.fetchone()
+    return int(size)
+
+
+def test_a_closed_months_indexes_are_rebuilt_once(tmp_path: Path) -> None:
+    now = datetime.datetime(2029, 3, 10, tzinfo=UTC)
+    access_partitions_ensure(now=datetime.datetime(2029, 1, 10, tzinfo=UTC))
+    insert_events(clinic=uuid.uuid4(), count=20_000, start=datetime.datetime(2029, 1, 1, tzinfo=UTC))
+    grown = _index_bytes("clinic_accessevent_y2029m01")
+
+    compacted = access_partitions_compact(now=now, limit=10)
+
+    assert "clinic_accessevent_y2029m01" in compacted
+    assert "clinic_accessevent_y2029m03" not in compacted  # this month still fills
+    assert _index_bytes("clinic_accessevent_y2029m01") < grown * 0.9
+    assert "clinic_accessevent_y2029m01" not in access_partitions_compact(now=now, limit=10)  # once
+    assert _rows("clinic_accessevent_y2029m01") == 20_000
