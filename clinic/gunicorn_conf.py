@@ -16,11 +16,19 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
+from clinic import heartbeat
 from clinic.privacy import DropRequestDetails, redact_path, redact_target
 
 accesslog = "-"
 access_log_format = '%(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 logger_class = "clinic.gunicorn_conf.RedactingLogger"
+
+
+def post_worker_init(worker: Any) -> None:
+    """A streamed response that is making progress says so (clinic/heartbeat.py): the timeout then
+    stops a stuck worker, not a long export."""
+    heartbeat.attach(worker.notify)
+
 
 # Header values an access-log format may name; any other header (Cookie, Authorization, …) reads "-".
 _REQUEST_HEADERS = frozenset({"x-request-id", "x-forwarded-proto", "content-type", "content-length"})

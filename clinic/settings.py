@@ -210,6 +210,17 @@ SESSION_COOKIE_AGE = env.int("AFTERCARE_SESSION_MAX_AGE_SECONDS", default=12 * 6
 # the database server may lose the events of its last fraction of a second; on, every request pays
 # a disk flush (clinic/services/access.py).
 AFTERCARE_ACCESS_LOG_SYNCHRONOUS = env.bool("AFTERCARE_ACCESS_LOG_SYNCHRONOUS", default=False)
+# The access log is kept by whole months (clinic/services/access_partitions.py): a month older than
+# AFTERCARE_ACCESS_LOG_RETENTION_MONTHS (default 72, the six years HIPAA keeps documentation) is
+# written to AFTERCARE_ACCESS_LOG_ARCHIVE_DIR as `clinic_accessevent_yYYYYmMM.csv.gz`, the archive read
+# back and its rows counted, and only then dropped. The archive holds patient ids and addresses:
+# keep the directory on storage with the same protection as the database and its backups.
+AFTERCARE_ACCESS_LOG_RETENTION_MONTHS = env.int("AFTERCARE_ACCESS_LOG_RETENTION_MONTHS", default=72)
+if AFTERCARE_ACCESS_LOG_RETENTION_MONTHS < 1:
+    raise ImproperlyConfigured("AFTERCARE_ACCESS_LOG_RETENTION_MONTHS must be at least 1.")
+AFTERCARE_ACCESS_LOG_ARCHIVE_DIR = Path(
+    env.str("AFTERCARE_ACCESS_LOG_ARCHIVE_DIR", default=str(DATA_DIR / "access-log-archive"))
+)
 AFTERCARE_SESSION_IDLE_SECONDS = env.int("AFTERCARE_SESSION_IDLE_SECONDS", default=15 * 60)
 
 # How authenticator apps name the account they add (django-otp's otpauth:// URL and QR code).

@@ -1,5 +1,5 @@
 """Housekeeping: stored idempotent responses, published outbox messages and expired OAuth2 tokens do
-not outlive their use."""
+not outlive their use; the access log has its months made ahead and its expired months archived."""
 
 from __future__ import annotations
 
@@ -33,3 +33,23 @@ def outbox_purge() -> int:
     deleted = purge()
     logger.info("outbox_purge: deleted %d published messages", deleted)
     return deleted
+
+
+@shared_task(name="tasks.maintenance.access_log_partitions")
+def access_log_partitions() -> dict[str, int]:
+    """The access log's months: partitions made ahead, a closed month's indexes rebuilt full, then
+    months past retention archived and dropped (clinic/services/access_partitions.py). Idempotent; a
+    run that fails is redone by the next."""
+    from clinic.services.access_partitions import (
+        access_partitions_compact,
+        access_partitions_ensure,
+        access_partitions_expire,
+    )
+
+    made = access_partitions_ensure()
+    compacted = access_partitions_compact()
+    archived = access_partitions_expire()
+    logger.info(
+        "access_log_partitions: made %d partitions, compacted %d, archived %d", len(made), len(compacted), len(archived)
+    )
+    return {"made": len(made), "compacted": len(compacted), "archived": len(archived)}

@@ -48,6 +48,13 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=47),
         "options": {"expires": 30 * 60},
     },
+    # Daily, though a month's partition is needed at most once a month: two months are made ahead,
+    # so a run that could not take its lock (clinic/services/access_partitions.py) has sixty more tries.
+    "access-log-partitions": {
+        "task": "tasks.maintenance.access_log_partitions",
+        "schedule": crontab(hour=2, minute=53),
+        "options": {"expires": 60 * 60},
+    },
     "oauth-tokens-clear-expired": {
         "task": "tasks.maintenance.oauth_tokens_clear_expired",
         "schedule": crontab(hour=3, minute=41),

@@ -108,3 +108,43 @@ def test_the_consent_expiry_migration_keeps_the_last_whole_day_of_the_clinics_ca
             [kept.pk, by_event.pk],
         )
         assert dict(cursor.fetchall()) == {kept.pk: datetime.date(2030, 6, 1), by_event.pk: None}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_access_log_partitioning_migration_keeps_every_event_and_the_append_only_rule() -> None:
+    """clinic 0019: the plain table's events, years old and this month's, end up in month
+    partitions (none in the default), and no partition lets an event be changed or deleted."""
+    import datetime
+    import uuid
+
+    from django.db import connection, transaction
+    from django.db.migrations.executor import MigrationExecutor
+    from django.db.utils import DatabaseError
+
+    from tests.clinic.access_rows import insert_events
+
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("clinic", "0018_staff_external_id")])
+        clinic = uuid.uuid4()
+        insert_events(clinic=clinic, count=500, start=datetime.datetime(2023, 1, 30, tzinfo=datetime.UTC))
+        insert_events(
+            clinic=clinic, count=500, start=datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(hours=1)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, at, patient_ids FROM clinic_accessevent ORDER BY id")
+            before = cursor.fetchall()
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, at, patient_ids FROM clinic_accessevent ORDER BY id")
+        assert cursor.fetchall() == before
+        cursor.execute("SELECT count(*) FROM clinic_accessevent_default")
+        assert cursor.fetchone() == (0,)
+        cursor.execute("SELECT count(*) FROM clinic_accessevent_y2023m01")
+        assert cursor.fetchone() == (500,)  # one a second from 30 January 2023
+    for table in ("clinic_accessevent", "clinic_accessevent_y2023m01"):
+        for statement in (f'DELETE FROM "{table}"', f"UPDATE \"{table}\" SET path = '/'"):  # noqa: S608
+            with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(statement)

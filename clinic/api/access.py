@@ -20,9 +20,23 @@ from clinic.api.pagination import CursorPagination
 from clinic.api.views import ClinicScopedViewSet
 from clinic.models import AccessAction, AccessEvent, Clinic
 from clinic.replica import reads_from_replica
-from clinic.selectors.access import CSV_COLUMNS, access_event_list, access_events_csv
+from clinic.selectors.access import (
+    CSV_COLUMNS,
+    NEWEST_FIRST,
+    access_event_list,
+    access_events_by,
+    access_events_csv,
+    access_events_touching,
+)
 
 COLUMNS = CSV_COLUMNS
+
+EXPORT_DESCRIPTION = (
+    "Every event the filters match, oldest first, streamed however many there are. The last line is "
+    "`# rows=<N> sha256=<hex>`: N is the number of CSV records after the header and hex the SHA-256 of "
+    "every byte before that line. A file without that line, or whose count or checksum does not match, "
+    "is incomplete (the transfer was cut): ask again. `manage.py verify_access_export <file>` checks one."
+)
 
 
 class AccessEventSerializer(serializers.ModelSerializer[AccessEvent]):
@@ -37,7 +51,7 @@ class AccessEventFilter(StrictFilterSet):
         field_name="patient_ids", lookup_expr="contains", method="filter_patient",
         help_text="Events that touched this patient's records.",
     )  # fmt: skip
-    actor = django_filters.CharFilter(help_text="`user:<id>` or `client:<id>`.")
+    actor = django_filters.CharFilter(method="filter_actor", help_text="`user:<id>` or `client:<id>`.")
     action = django_filters.MultipleChoiceFilter(choices=AccessAction.choices)
     since = InstantFilter(field_name="at", lookup_expr="gte", help_text="At or after this instant (RFC 3339).")
     until = InstantFilter(field_name="at", lookup_expr="lt", help_text="Before this instant (RFC 3339).")
@@ -47,11 +61,14 @@ class AccessEventFilter(StrictFilterSet):
         fields = ["patient", "actor", "action", "since", "until"]
 
     def filter_patient(self, queryset: QuerySet[AccessEvent], name: str, value: Any) -> QuerySet[AccessEvent]:
-        return queryset.filter(patient_ids__contains=[value])
+        return access_events_touching(queryset, [value])
+
+    def filter_actor(self, queryset: QuerySet[AccessEvent], name: str, value: str) -> QuerySet[AccessEvent]:
+        return access_events_by(queryset, value)
 
 
 class AccessEventPagination(CursorPagination):
-    ordering = ("-at", "-id")
+    ordering = NEWEST_FIRST
 
 
 @extend_schema(tags=["access-log"])
@@ -76,7 +93,12 @@ class AccessEventViewSet(mixins.ListModelMixin, ClinicScopedViewSet):
 
     @extend_schema(
         summary="The access log as CSV, with the same filters",
-        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="One row per event.")},
+        description=EXPORT_DESCRIPTION,
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="One row per event, oldest first, then the `# rows=… sha256=…` line."
+            )
+        },
     )
     # A bulk read of an append-only log: a replica's work when there is one (clinic.replica).
     @reads_from_replica

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from aftercare.risk.engine import evaluate
 from clinic.models import AccessEvent, Clinic, Role
+from clinic.selectors.access import access_export_verify
 from tests.conftest import Persona
 from tests.factories import verified_login
 
@@ -272,7 +273,11 @@ def test_the_log_exports_as_csv_and_the_export_is_logged(
     response = auditor.api.get(f"{API}access-events/export/", {"patient": patient})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    body = b"".join(response.streaming_content)
+    # Complete: the trailer's count and checksum match the file.
+    count = access_export_verify(io.BytesIO(body))
+    rows = list(csv.DictReader(io.StringIO(body.decode().rsplit("# rows=", 1)[0])))
+    assert len(rows) == count
     # Every event on the patient, the export's own included (it is written before the rows stream).
     expected = AccessEvent.objects.filter(clinic=clinic_a, patient_ids__contains=[patient])
     assert {row["id"] for row in rows} == {str(event.id) for event in expected}

@@ -94,6 +94,7 @@ def test_the_auditor_sees_that_the_clinician_opened_the_patients_record(
         text = exported.read()
     assert text.startswith("id,at,actor,action,")
     assert "Maya Okafor,Clinician" in text
+    assert text.splitlines()[-1].startswith("# rows=")
 
 
 def test_the_admin_changes_a_risk_threshold_and_a_reminder_offset(

@@ -201,7 +201,9 @@ def test_who_viewed_a_patient_is_answered_from_the_patient_index(clinic: Clinic,
         cursor.execute("ANALYZE clinic_accessevent")
     events = access_selectors.access_event_list(clinic=clinic, patient_ids=[patient.pk])
     plan = events[:51].explain()
-    assert "access_patients" in plan, plan
+    # Each month's partition has its own copy of the index (`access_patients` on the parent).
+    assert "_patient_ids_idx" in plan, plan
+    assert "_clinic_id_at_idx" not in plan, plan
 
 
 def test_the_who_viewed_page_costs_the_same_queries_for_10_or_500_events(
@@ -328,8 +330,12 @@ def test_the_access_log_costs_the_same_queries_for_10_or_500_events(staff_client
 
 
 def _csv(response: Any) -> list[dict[str, str]]:
-    body = b"".join(response.streaming_content).decode()
-    return list(csv.DictReader(io.StringIO(body)))
+    """The export's rows, once its trailer says it is complete."""
+    body = b"".join(response.streaming_content)
+    rows = access_selectors.access_export_verify(io.BytesIO(body))
+    found = list(csv.DictReader(io.StringIO(body.decode().rsplit("# rows=", 1)[0])))
+    assert len(found) == rows
+    return found
 
 
 def test_the_export_streams_every_matching_event_with_names_and_is_itself_logged(
@@ -349,13 +355,15 @@ def test_the_export_streams_every_matching_event_with_names_and_is_itself_logged
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="access-log-')
-    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
-    header = body.splitlines()[0]
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    header = body.decode().splitlines()[0]
     assert header == (
         "id,at,actor,action,object_type,object_ids,patient_ids,method,path,status_code,ip,request_id,"
         "actor_name,actor_role"
     )
-    rows = list(csv.DictReader(io.StringIO(body)))
+    assert access_selectors.access_export_verify(io.BytesIO(body)) == 130
+    assert body.decode().splitlines()[-1].startswith("# rows=130 sha256=")
+    rows = list(csv.DictReader(io.StringIO(body.decode().rsplit("# rows=", 1)[0])))
     assert len(rows) == 130
     assert {(row["actor_name"], row["actor_role"], row["action"]) for row in rows} == {
         ("Maya Okafor", "Clinician", "view")
@@ -383,7 +391,7 @@ def test_an_export_that_fails_part_way_fails_loudly_instead_of_ending_early(
     for _ in range(5):
         _event(clinic, user=clinician, patients=[patient])
     monkeypatch.setattr(access_selectors, "CSV_CHUNK", 2)
-    real = access_selectors.access_actors
+    real = access_selectors._actors
     calls: list[int] = []
 
     def failing_on_the_second_chunk(**kwargs: Any) -> Any:
@@ -392,7 +400,7 @@ def test_an_export_that_fails_part_way_fails_loudly_instead_of_ending_early(
             raise ConnectionError("the database went away")
         return real(**kwargs)
 
-    monkeypatch.setattr(access_selectors, "access_actors", failing_on_the_second_chunk)
+    monkeypatch.setattr(access_selectors, "_actors", failing_on_the_second_chunk)
     auditor_client, _ = staff_client(clinic, Role.AUDITOR)
     response = auditor_client.get("/access-log/export.csv")
     lines: list[bytes] = []
@@ -402,7 +410,11 @@ def test_an_export_that_fails_part_way_fails_loudly_instead_of_ending_early(
 
     with pytest.raises(ConnectionError):
         read_all()
-    assert len(lines) == 3  # the header and the first chunk: the download breaks, it does not end cleanly
+    # The header and the first chunk: the download breaks, it does not end cleanly, and what did
+    # arrive has no trailer, so it cannot pass for a complete file.
+    assert len(lines) == 2
+    with pytest.raises(access_selectors.ExportIncomplete):
+        access_selectors.access_export_verify(io.BytesIO(b"".join(lines)))
 
 
 def test_the_api_export_uses_the_same_writer_without_names(
@@ -411,6 +423,7 @@ def test_the_api_export_uses_the_same_writer_without_names(
     ehr = make_client(clinic, scopes=["audit:read"])
     _event(clinic, user=_member(clinic, Role.CLINICIAN, "Maya", "Okafor"), patients=[patient])
     response = ehr.api.get("/api/v1/access-events/export/")
-    body = b"".join(response.streaming_content).decode()
-    assert body.splitlines()[0] == ",".join(access_selectors.CSV_COLUMNS)
-    assert "Maya" not in body
+    body = b"".join(response.streaming_content)
+    assert body.decode().splitlines()[0] == ",".join(access_selectors.CSV_COLUMNS)
+    assert "Maya" not in body.decode()
+    assert access_selectors.access_export_verify(io.BytesIO(body)) == 2  # the event, and the export's own
