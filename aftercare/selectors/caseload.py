@@ -75,6 +75,10 @@ RISK_LEVELS = {severity.value: rank for severity, rank in SEVERITY_RANK.items()}
 _RANK_TO_SEVERITY = {rank: severity.value for severity, rank in SEVERITY_RANK.items()}
 
 
+# What `caseload_list` reads of each patient: the text keys of its order (a cursor reads them).
+RANKED_FIELDS = ("id", "family_name", "given_name")
+
+
 def _scalar(queryset: QuerySet[Any], output: Any) -> Subquery:
     return Subquery(queryset[:1], output_field=output)
 
@@ -115,9 +119,9 @@ def caseload_list(
 
     `search` matches every word against the given name, family name or MRN (`external_id`);
     `risk` keeps one level (`high`, `medium`, `low`, or `none`: no open flag). Each patient comes
-    with its sort keys only (`risk_rank`, `open_count`, `last_attended`), from joins the planner
-    can hash, so ranking a whole clinic stays cheap; `caseload_rows` reads the rest for the rows
-    actually shown (a page, or all of them).
+    with its sort keys only (`risk_rank`, `open_count`, `last_attended`, the names and the id:
+    any other field is deferred), from joins the planner can hash, so ranking a whole clinic
+    stays cheap; `caseload_rows` reads the rest for the rows actually shown (a page, or all).
     """
     today = timezone.now().astimezone(clinic.zone).date()
     patients = Patient.objects.filter(clinic=clinic)
@@ -141,7 +145,10 @@ def caseload_list(
     )
     if risk is not None:
         ranked = ranked.filter(risk_rank=RISK_LEVELS[risk])
-    return ranked.order_by(
+    # The ranking carries what orders it and nothing else: every patient of the caseload goes
+    # through the hash joins and the aggregate, and a narrow row halves what they move. The
+    # rows shown read the rest of the patient (`caseload_rows`).
+    return ranked.only(*RANKED_FIELDS).order_by(
         F("risk_rank").desc(),
         F("open_count").desc(),
         F("last_attended").asc(nulls_first=True),
@@ -153,7 +160,7 @@ def caseload_list(
 
 def _details(ids: list[Any], *, clinic: Clinic, now: datetime.datetime) -> dict[Any, Patient]:
     """What a row shows besides its sort keys, for the patients `ids` (one statement, and one
-    more for their open flags): next session, and the last 30 days' attendance."""
+    more for their open flags): the whole patient, next session, and the last 30 days' attendance."""
     mine = {"patient_id": OuterRef("pk")}
     appointments = Appointment.objects.filter(**mine)
     recent = appointments.filter(starts_at__gte=now - WINDOW, starts_at__lte=now)
@@ -247,7 +254,7 @@ def caseload_rows(
         next_session = min((m for m in (next_appointment, next_group) if m is not None), default=None)
         rows.append(
             CaseloadRow(
-                patient=patient,
+                patient=detail,  # the whole patient: the ranking read its sort keys only
                 risk=_RANK_TO_SEVERITY.get(patient.risk_rank),  # type: ignore[attr-defined]
                 open_flags=flags,
                 top_flag=top,
