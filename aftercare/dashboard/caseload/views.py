@@ -10,9 +10,11 @@ only, so naming anyone else (another clinic's clinician) is an error on the form
 The caseload pages by cursor, with the API's own keyset (`clinic.api.pagination`, the one
 definition of how a position in the selector's order is written and read back): a page costs the
 same queries and the same ranking whether it is the first or the hundredth and however large the
-caseload, and no page counts the whole caseload. The patient list stays on Django's paginator: its
-search reads the patient table alone, whose count and offset stay cheap at a clinic's size, and it
-shows how many patients matched, which the page numbers need.
+caseload, and no page counts the whole caseload.
+
+The patient list stays on Django's paginator: its search reads the patient table alone (no join,
+no aggregate), so its count and its offset cost at worst a scan of the matching patients, which
+staff narrow by name, MRN or date of birth rather than walk; and it says how many matched.
 """
 
 from __future__ import annotations
