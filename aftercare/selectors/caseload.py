@@ -1,9 +1,10 @@
 """A caseload: the patients a clinician (or the whole clinic) follows, most at risk first.
 
-Three statements whatever the caseload's size: one ranks the patients (hashed joins to their open
-flags and to the risk summary, so ranking a whole clinic stays cheap and the planner's estimate
-stays low enough not to compile it), one reads what the rows shown display (correlated
-subqueries, for those rows only), one their open flags. The API's `dashboard/caseload/` and the
+Three statements whatever the caseload's size: one ranks the patients (a hashed join to their
+open flags, and each one's risk summary read by its key, or hashed for the whole clinic: see
+`_last_attended`; so the ranking costs what the caseload holds, and the planner's estimate stays
+low enough not to compile it), one reads what the rows shown display (correlated subqueries, for
+those rows only), one their open flags. The API's `dashboard/caseload/` and the
 dashboard's caseload page both read it from here.
 
 Who is on a caseload: every active patient, every discharged patient the `post_discharge_gap` rule
@@ -54,6 +55,7 @@ from aftercare.models import (
     RiskFlag,
     RiskRule,
     RiskRuleSetting,
+    RiskSummary,
 )
 from aftercare.models.choices import ATTENDED_STATUSES, MISSED_STATUSES
 from aftercare.risk.rules import RULES
@@ -107,6 +109,24 @@ def watched_after_discharge(clinic: Clinic, today: datetime.date) -> Q:
     )
 
 
+def _last_attended(*, whole_clinic: bool) -> Any:
+    """The last attended appointment or group session, as the risk rules read it: the summary the
+    database keeps for them, one row a patient (aftercare/models/summary.py).
+
+    One clinician's caseload reads each of its patients' rows by the primary key: a plan whose
+    cost follows the caseload whatever the planner believes of the table. Joined instead, a
+    summary table last analysed while empty (a new database, a bulk rebuild since) passes for a
+    one-row table, and the planner compares every patient with every summary in a nested loop:
+    13 s for a caseload of 5 000. The whole clinic reads the whole table anyway, by a hashed join:
+    fifty thousand lookups would cost more, and their estimate would have the planner compile
+    the statement (JIT) for longer than it runs.
+    """
+    if whole_clinic:
+        return Max("risk_summary__attended_at")
+    summary = RiskSummary.objects.filter(patient_id=OuterRef("pk")).values("attended_at")
+    return _scalar(summary, DateTimeField())
+
+
 def caseload_list(
     *,
     clinic: Clinic,
@@ -139,9 +159,7 @@ def caseload_list(
             Max(Case(*[When(open_flag__severity=sev, then=Value(r)) for sev, r in SEVERITY_RANK.items()])), Value(0)
         ),
         open_count=Count("open_flag"),
-        # The last attended appointment or group session, as the risk rules read it (the summary
-        # the database keeps for them): one row a patient, joined.
-        last_attended=Max("risk_summary__attended_at"),
+        last_attended=_last_attended(whole_clinic=clinician is None),
     )
     if risk is not None:
         ranked = ranked.filter(risk_rank=RISK_LEVELS[risk])
