@@ -5,7 +5,7 @@ open flags, and each one's risk summary read by its key, or hashed for the whole
 `_last_attended`; so the ranking costs what the caseload holds, and the planner's estimate stays
 low enough not to compile it), one reads what the rows shown display (correlated subqueries, for
 those rows only), one their open flags. The API's `dashboard/caseload/` and the
-dashboard's caseload page both read it from here.
+dashboard's caseload page both read it from here, and page it by the same keyset cursor.
 
 Who is on a caseload: every active patient, every discharged patient the `post_discharge_gap` rule
 still watches (the same window the risk engine uses: the clinic's `watch_days`, counted in clinic
@@ -164,8 +164,8 @@ def caseload_list(
     if risk is not None:
         ranked = ranked.filter(risk_rank=RISK_LEVELS[risk])
     # The ranking carries what orders it and nothing else: every patient of the caseload goes
-    # through the hash joins and the aggregate, and a narrow row halves what they move. The
-    # rows shown read the rest of the patient (`caseload_rows`).
+    # through the joins and the aggregate, which move a narrow row faster. The rows shown read
+    # the rest of the patient (`caseload_rows`).
     return ranked.only(*RANKED_FIELDS).order_by(
         F("risk_rank").desc(),
         F("open_count").desc(),
