@@ -1,9 +1,9 @@
 """A caseload: the patients a clinician (or the whole clinic) follows, most at risk first.
 
-Three statements whatever the caseload's size: one ranks the patients (a hashed join to their
-open flags, and each one's risk summary read by its key, or hashed for the whole clinic: see
-`_last_attended`; so the ranking costs what the caseload holds, and the planner's estimate stays
-low enough not to compile it), one reads what the rows shown display (correlated subqueries, for
+Three statements whatever the caseload's size: one ranks the patients (hashed joins to their open
+flags and to the risk summary, so ranking a whole clinic stays cheap and the planner's estimate
+stays low enough not to compile it; run it inside `hashed_ranking()`, so stale statistics cannot
+turn the joins into loops), one reads what the rows shown display (correlated subqueries, for
 those rows only), one their open flags. The API's `dashboard/caseload/` and the
 dashboard's caseload page both read it from here, and page it by the same keyset cursor.
 
@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     Count,
@@ -55,7 +57,6 @@ from aftercare.models import (
     RiskFlag,
     RiskRule,
     RiskRuleSetting,
-    RiskSummary,
 )
 from aftercare.models.choices import ATTENDED_STATUSES, MISSED_STATUSES
 from aftercare.risk.rules import RULES
@@ -109,22 +110,25 @@ def watched_after_discharge(clinic: Clinic, today: datetime.date) -> Q:
     )
 
 
-def _last_attended(*, whole_clinic: bool) -> Any:
-    """The last attended appointment or group session, as the risk rules read it: the summary the
-    database keeps for them, one row a patient (aftercare/models/summary.py).
+@contextmanager
+def hashed_ranking() -> Iterator[None]:
+    """Rank (evaluate a `caseload_list`) with the planner's nested loops off, as the risk engine
+    does for the same reason.
 
-    One clinician's caseload reads each of its patients' rows by the primary key: a plan whose
-    cost follows the caseload whatever the planner believes of the table. Joined instead, a
-    summary table last analysed while empty (a new database, a bulk rebuild since) passes for a
-    one-row table, and the planner compares every patient with every summary in a nested loop:
-    13 s for a caseload of 5 000. The whole clinic reads the whole table anyway, by a hashed join:
-    fifty thousand lookups would cost more, and their estimate would have the planner compile
-    the statement (JIT) for longer than it runs.
+    The ranking is meant to hash its joins: every patient of the caseload meets their open flags
+    and their risk summary once. A table whose statistics lag its rows (the summaries analysed
+    while the table was empty, a bulk assignment of patients not yet analysed) passes for a
+    one-row table, and the planner then loops over it for every patient instead: every patient
+    compared with every summary, 6 to 13 s for a caseload of 5 000 instead of tens of
+    milliseconds. Only this statement: the rows' details are correlated lookups that want their
+    loops. Two statements more (the setting read and set, then put back), in the caller's
+    transaction or one of its own.
     """
-    if whole_clinic:
-        return Max("risk_summary__attended_at")
-    summary = RiskSummary.objects.filter(patient_id=OuterRef("pk")).values("attended_at")
-    return _scalar(summary, DateTimeField())
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('enable_nestloop'), set_config('enable_nestloop', 'off', true)")
+        before = cursor.fetchone()[0]
+        yield
+        cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [before])
 
 
 def caseload_list(
@@ -159,7 +163,9 @@ def caseload_list(
             Max(Case(*[When(open_flag__severity=sev, then=Value(r)) for sev, r in SEVERITY_RANK.items()])), Value(0)
         ),
         open_count=Count("open_flag"),
-        last_attended=_last_attended(whole_clinic=clinician is None),
+        # The last attended appointment or group session, as the risk rules read it (the summary
+        # the database keeps for them): one row a patient, joined.
+        last_attended=Max("risk_summary__attended_at"),
     )
     if risk is not None:
         ranked = ranked.filter(risk_rank=RISK_LEVELS[risk])

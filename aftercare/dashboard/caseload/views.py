@@ -31,7 +31,7 @@ from rest_framework.request import Request
 
 from aftercare.dashboard.caseload.forms import WHOLE_CLINIC, CaseloadFilterForm, PatientSearchForm
 from aftercare.dashboard.pages import CARE_ROLES, name_of, show, staff_page
-from aftercare.selectors.caseload import caseload_list, caseload_rows
+from aftercare.selectors.caseload import caseload_list, caseload_rows, hashed_ranking
 from clinic.api.pagination import Key, SelectorOrderPagination
 from clinic.auth.caller import Caller
 from clinic.models import AccessAction, Patient
@@ -99,7 +99,8 @@ def caseload(request: HttpRequest, caller: Caller) -> HttpResponse:
         clinic=caller.clinic, clinician=clinician, search=chosen.get("q") or "", risk=chosen.get("risk") or None
     )
     pages = CaseloadPages()
-    page: list[Patient] = pages.paginate_queryset(patients, Request(request)) or []
+    with hashed_ranking():
+        page: list[Patient] = pages.paginate_queryset(patients, Request(request)) or []
     rows = caseload_rows(page, clinic=caller.clinic)
     shown = [row.patient.pk for row in rows]
     links = pages.links()
