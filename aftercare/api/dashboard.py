@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from aftercare.api.fields import clinician_external_id_field
 from aftercare.models import Severity
-from aftercare.selectors.caseload import caseload_list, caseload_rows
+from aftercare.selectors.caseload import caseload_list, caseload_rows, hashed_ranking
 from aftercare.selectors.summary import clinic_summary
 from clinic.api.pagination import SelectorOrderPagination
 from clinic.api.serializers import StrictCharField
@@ -146,6 +146,7 @@ class DashboardViewSet(ClinicScopedViewSet):
         if clinician is None:
             raise serializers.ValidationError({"clinician": ["Integration clients name the clinician."]})
         clinic = self.caller.clinic
-        page = self.paginate_queryset(caseload_list(clinic=clinic, clinician=clinician))
+        with hashed_ranking():
+            page = self.paginate_queryset(caseload_list(clinic=clinic, clinician=clinician))
         rows = caseload_rows(page, clinic=clinic)
         return self.get_paginated_response(CaseloadEntrySerializer(rows, many=True).data)

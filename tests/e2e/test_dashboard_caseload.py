@@ -113,3 +113,48 @@ def test_front_desk_finds_a_patient_without_any_risk_shown(
     # The caseload is not front desk's.
     response = browser_visit.open(f"{live_server.url}/caseload/")
     assert response.status == 403
+
+
+@pytest.fixture
+def long_caseload(transactional_db: None) -> dict[str, Any]:
+    """A clinician with 55 patients of one family name (and 5 of another): two pages of a search."""
+    clinic = ClinicFactory.create(time_zone="America/Chicago")
+    clinician = MembershipFactory.create(clinic=clinic, role=Role.CLINICIAN, user__is_staff=False).user
+    for _ in range(55):
+        PatientFactory.create(clinic=clinic, assigned_clinician=clinician, family_name="Lindqvist")
+    for _ in range(5):
+        PatientFactory.create(clinic=clinic, assigned_clinician=clinician, family_name="Okonkwo")
+    return {"clinician": staff_login(clinician)}
+
+
+def test_a_clinician_walks_the_pages_of_a_search_with_the_keyboard(
+    live_server: Any, long_caseload: dict[str, Any], browser_visit: Visit
+) -> None:
+    page = sign_in(browser_visit, live_server.url, long_caseload["clinician"], next_path="/caseload/?q=lindqvist")
+    rows = page.locator("tbody tr")
+    assert rows.count() == 50
+    first_page = rows.locator("th").all_inner_texts()
+    assert page.locator("a[rel=prev]").count() == 0
+    check_page(browser_visit)
+
+    # Tab to "Next page": the search is kept, and the second page holds the other five.
+    page.locator("main").focus()
+    _tab_to(page, "a[rel=next]", most=80)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    assert "cursor=" in page.url
+    assert "q=lindqvist" in page.url
+    assert page.locator("input[name=q]").input_value() == "lindqvist"
+    assert rows.count() == 5
+    assert all("Lindqvist" in name for name in rows.locator("th").all_inner_texts())
+    assert page.locator("a[rel=next]").count() == 0
+    check_page(browser_visit)
+
+    # And back with "Previous page": the first page again, as it was.
+    page.locator("main").focus()
+    _tab_to(page, "a[rel=prev]", most=40)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    assert rows.locator("th").all_inner_texts() == first_page

@@ -6,32 +6,76 @@ Who may look at whose caseload: every role the caseload is for (admin, clinician
 opens their own by default and may switch to a colleague's or to the whole clinic, as the API's
 `dashboard/caseload/?clinician=` allows them; a colleague is chosen from the clinic's care staff
 only, so naming anyone else (another clinic's clinician) is an error on the form, never their list.
+
+The caseload pages by cursor, with the API's own keyset (`clinic.api.pagination`, the one
+definition of how a position in the selector's order is written and read back): a page costs the
+same queries and the same ranking whether it is the first or the hundredth and however large the
+caseload, and no page counts the whole caseload.
+
+The patient list stays on Django's paginator: its search reads the patient table alone (no join,
+no aggregate), so its count and its offset cost at worst a scan of the matching patients, which
+staff narrow by name, MRN or date of birth rather than walk; and it says how many matched.
 """
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 
 from aftercare.dashboard.caseload.forms import WHOLE_CLINIC, CaseloadFilterForm, PatientSearchForm
 from aftercare.dashboard.pages import CARE_ROLES, name_of, show, staff_page
-from aftercare.selectors.caseload import caseload_list, caseload_rows
+from aftercare.selectors.caseload import caseload_list, caseload_rows, hashed_ranking
+from clinic.api.pagination import Key, SelectorOrderPagination
 from clinic.auth.caller import Caller
-from clinic.models import AccessAction
+from clinic.models import AccessAction, Patient
 from clinic.selectors.patient_search import patient_search
 from clinic.selectors.patients import care_staff_list
 
 PAGE_SIZE = 50
 
 
-def _keep_filters(request: HttpRequest) -> str:
+def _keep_filters(request: HttpRequest, *drop: str) -> str:
     """The query string of the current filters, for the page links."""
     params = request.GET.copy()
-    params.pop("page", None)
+    for name in ("page", *drop):
+        params.pop(name, None)
     return params.urlencode()
+
+
+class CaseloadPages(SelectorOrderPagination):
+    """The API's keyset cursor in the caseload's risk order, fifty rows a page whatever the link
+    says. A cursor that does not read back (edited, or from another order) starts again from the
+    first page, as the access log's does, and says so (`invalid_cursor`)."""
+
+    page_size = PAGE_SIZE
+    invalid_cursor = False
+
+    def get_page_size(self, request: Request) -> int:
+        return self.page_size
+
+    def decode_cursor(
+        self, request: Request, keys: list[Key], queryset: QuerySet[Any]
+    ) -> tuple[list[Any], bool] | None:
+        try:
+            return super().decode_cursor(request, keys, queryset)
+        except ValidationError:
+            self.invalid_cursor = True
+            return None
+
+    def links(self) -> dict[str, str | None]:
+        """The page's links as query strings (`?…`): the filters and the cursor, nothing of the host."""
+
+        def relative(link: str | None) -> str | None:
+            return None if link is None else "?" + urlsplit(link).query
+
+        return {"next": relative(self.get_next_link()), "previous": relative(self.get_previous_link())}
 
 
 @staff_page(scopes=("patients:read", "flags:read"), roles=CARE_ROLES, object_type="dashboard.caseload")
@@ -54,10 +98,23 @@ def caseload(request: HttpRequest, caller: Caller) -> HttpResponse:
     patients = caseload_list(
         clinic=caller.clinic, clinician=clinician, search=chosen.get("q") or "", risk=chosen.get("risk") or None
     )
-    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = caseload_rows(page.object_list, clinic=caller.clinic)
+    pages = CaseloadPages()
+    with hashed_ranking():
+        page: list[Patient] = pages.paginate_queryset(patients, Request(request)) or []
+    rows = caseload_rows(page, clinic=caller.clinic)
     shown = [row.patient.pk for row in rows]
-    context = {"form": form, "heading": heading, "rows": rows, "page": page, "filters": _keep_filters(request)}
+    links = pages.links()
+    context = {
+        "form": form,
+        "heading": heading,
+        "rows": rows,
+        "next": links["next"],
+        "previous": links["previous"],
+        # Back to the top of the list (a cursor that did not read back is there already).
+        "first": f"?{_keep_filters(request, 'cursor')}" if links["previous"] else None,
+        "invalid_cursor": pages.invalid_cursor,
+        "filters": _keep_filters(request, "cursor"),
+    }
     return show(
         request, "dashboard/caseload/caseload.html", context, object_type="dashboard.caseload",
         object_ids=shown, patient_ids=shown, action=AccessAction.LIST,
