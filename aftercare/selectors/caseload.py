@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connections, router, transaction
 from django.db.models import (
     Case,
     Count,
@@ -124,7 +124,10 @@ def hashed_ranking() -> Iterator[None]:
     loops. Two statements more (the setting read and set, then put back), in the caller's
     transaction or one of its own.
     """
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    # On the database the ranking reads (a replica serves the dashboard's pages: clinic.replica),
+    # decided before the transaction opens, which would otherwise send the read to the primary.
+    alias = router.db_for_read(Patient)
+    with transaction.atomic(using=alias, savepoint=False), connections[alias].cursor() as cursor:
         cursor.execute("SELECT current_setting('enable_nestloop'), set_config('enable_nestloop', 'off', true)")
         before = cursor.fetchone()[0]
         yield

@@ -154,6 +154,24 @@ def test_a_dashboard_page_reads_the_replica(clinic: Clinic) -> None:
     assert not reads("django_session", on_replica.captured_queries)
 
 
+
+def test_the_caseload_page_ranks_on_the_replica(clinic: Clinic) -> None:
+    """The ranking runs in a transaction of its own (planner settings, `hashed_ranking`): opened on
+    the replica, not the primary, whose open transaction would send every later read there."""
+    client, user = signed_in(clinic)
+    shown = PatientFactory.create(clinic=clinic, family_name="Replicated", assigned_clinician=user)
+    with replay_paused():
+        PatientFactory.create(clinic=clinic, family_name="Unreplayed", assigned_clinician=user)
+        with CaptureQueriesContext(connections[REPLICA]) as on_replica, CaptureQueriesContext(connection) as on_primary:
+            response = client.get("/caseload/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert shown.family_name in page
+    assert "Unreplayed" not in page
+    assert reads("clinic_patient", on_replica.captured_queries)
+    assert not reads("clinic_patient", on_primary.captured_queries)
+
 def test_both_access_log_exports_read_the_replica_and_the_api_list_the_primary(
     clinic: Clinic, make_client: Any
 ) -> None:
