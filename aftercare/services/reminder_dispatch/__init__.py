@@ -227,7 +227,7 @@ def _send(
                 if timezone.now() >= renew_at:
                     ledger.renew(list(waiting))
                     renew_at = timezone.now() + lease_length() / 2
-                batch = []
+                batch: list[tuple[Reminder, Any]] = []
                 while waiting and len(in_flight) + len(batch) < senders.size:
                     reminder = waiting.popleft()
                     message = _compose(reminder, ledger, result)

@@ -124,7 +124,6 @@ def reminders_claim(*, now: datetime.datetime, batch_size: int = BATCH_SIZE) -> 
     return Claim(rows=rows, skipped=skipped)
 
 
-
 def reminders_recover_stuck(*, now: datetime.datetime | None = None) -> RecoveryResult:
     """Rows of workers that stopped (died, or were killed) before finishing them, once their lease
     has run out: those never handed to the backend are pending again; the one each worker was
@@ -140,5 +139,3 @@ def reminders_recover_stuck(*, now: datetime.datetime | None = None) -> Recovery
     if in_doubt:
         logger.warning("%d reminders interrupted while sending: marked in doubt, not resent", in_doubt)
     return RecoveryResult(released=released, in_doubt=in_doubt)
-
-
