@@ -239,7 +239,8 @@ def run(clinic: Clinic, items: int = ITEMS) -> dict[str, Any]:
     print(f"dispatch through SMTP / no-op task per item: ratio {fast.rate / baseline:.2f} (target 3 or more)")
     print(
         f"dispatch through SMTP at {SLOW_SERVER_SECONDS * 1000:.0f} ms a message: {slow.rate:.0f} messages/s "
-        f"per worker (target 300 or more), ratio to the no-op task {slow.rate / baseline:.2f}; peak {peak:.0f} MB (under 300)"
+        f"per worker (target 300 or more), ratio to the no-op task {slow.rate / baseline:.2f}; "
+        f"peak {peak:.0f} MB (under 300)"
     )
     return {
         "reminders_memory_ratio": memory.rate / baseline,
