@@ -551,6 +551,22 @@ AFTERCARE_HEALTH_BROKER_TIMEOUT = env.float("AFTERCARE_HEALTH_BROKER_TIMEOUT", d
 # message it handed to the email backend. After a worker's death, its unsent rows go out again
 # once this has run out; a message it was sending by then is marked in doubt.
 AFTERCARE_REMINDER_LEASE_SECONDS = env.int("AFTERCARE_REMINDER_LEASE_SECONDS", default=60)
+# How many reminder messages a worker process has in flight at once, each on an SMTP connection
+# (or a provider's HTTP session) of its own: a provider taking 50 ms a message allows 20 a second
+# per connection. A worker's death leaves up to this many messages in doubt, never resent.
+AFTERCARE_REMINDER_SEND_CONCURRENCY = env.int("AFTERCARE_REMINDER_SEND_CONCURRENCY", default=16)
+# How long one reminder pass takes new batches before it hands the rest to a fresh pass: well
+# inside the task's soft time limit, which would otherwise stop it mid-send.
+AFTERCARE_REMINDER_PASS_SECONDS = env.int(
+    "AFTERCARE_REMINDER_PASS_SECONDS", default=max(1, CELERY_TASK_SOFT_TIME_LIMIT // 2)
+)
+if AFTERCARE_REMINDER_SEND_CONCURRENCY < 1:
+    raise ImproperlyConfigured("AFTERCARE_REMINDER_SEND_CONCURRENCY must be 1 or more.")
+if not 0 < AFTERCARE_REMINDER_PASS_SECONDS < CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "AFTERCARE_REMINDER_PASS_SECONDS must be more than 0 and less than CELERY_TASK_SOFT_TIME_LIMIT "
+        f"({CELERY_TASK_SOFT_TIME_LIMIT})."
+    )
 # How long the staff member who recorded an attendance mark may take it back (a mis-click)
 # without giving a correction reason.
 AFTERCARE_ATTENDANCE_UNDO_SECONDS = env.int("AFTERCARE_ATTENDANCE_UNDO_SECONDS", default=300)

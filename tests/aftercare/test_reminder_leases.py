@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 
 from aftercare.models import Reminder
 from aftercare.services.reminder_dispatch import reminders_dispatch, reminders_dispatch_all, reminders_recover_stuck
@@ -243,3 +244,50 @@ def test_a_session_cancelled_while_its_reminder_is_claimed_sends_nothing(due: Ca
     assert claimed_later.patient.email not in backend.delivered
     claimed_later.refresh_from_db()
     assert claimed_later.status == "cancelled"
+
+
+def test_a_pass_out_of_time_hands_nothing_more_over_and_gives_the_rest_back_at_once(
+    due: Callable[[int], Clinic],
+) -> None:
+    due(30)
+    with time_machine.travel(NOW, tick=False) as clock:
+        # Each message takes the server a second; the pass has ten.
+        backend = Backend(during_send=dict.fromkeys(range(1, 31), lambda: clock.shift(1)))
+        result = reminders_dispatch_all(connection=backend, budget=datetime.timedelta(seconds=10))
+    assert (result.sent, result.returned, result.more) == (10, 20, True)
+    # Not left claimed until the lease runs out: pending, untried, for the next pass right away.
+    assert _statuses() == {"sent": 10, "pending": 20}
+    assert set(Reminder.objects.filter(status="pending").values_list("attempts", "lease_expires_at")) == {(0, None)}
+    with time_machine.travel(NOW + datetime.timedelta(seconds=11), tick=False):
+        assert reminders_dispatch_all(connection=backend).sent == 20
+    assert len(set(backend.delivered)) == 30
+
+
+class ClockedBackend(BaseEmailBackend):
+    """Each message takes the server a second of `clock`; counts the connections opened."""
+
+    clock: Any = None
+    opened = 0
+
+    def open(self) -> bool:
+        type(self).opened += 1
+        return True
+
+    def send_messages(self, email_messages: Any) -> int:
+        type(self).clock.shift(1)
+        return len(email_messages)
+
+
+def test_the_beat_task_out_of_time_queues_the_next_pass_itself(due: Callable[[int], Clinic], settings: Any) -> None:
+    from tasks.reminders import reminders_dispatch as task
+
+    due(30)
+    settings.AFTERCARE_REMINDER_PASS_SECONDS = 10
+    settings.AFTERCARE_REMINDER_SEND_CONCURRENCY = 1
+    settings.EMAIL_BACKEND = f"{__name__}.ClockedBackend"
+    ClockedBackend.opened = 0
+    with time_machine.travel(NOW, tick=False) as clock:
+        ClockedBackend.clock = clock
+        task.delay()  # runs here, as do the passes it queues (tasks are eager in these tests)
+    assert _statuses() == {"sent": 30}
+    assert ClockedBackend.opened == 3  # three passes of ten, each with its connection

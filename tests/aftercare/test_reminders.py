@@ -146,7 +146,10 @@ def test_a_due_reminder_is_sent_once_and_recorded(chicago: Clinic) -> None:
 
 
 @pytest.mark.parametrize("sessions", [2, 20])
-def test_a_batch_costs_the_same_queries_whatever_its_size(chicago: Clinic, sessions: int) -> None:
+def test_a_batch_sent_one_at_a_time_costs_one_statement_a_message(
+    chicago: Clinic, sessions: int, settings: Any
+) -> None:
+    settings.AFTERCARE_REMINDER_SEND_CONCURRENCY = 1
     for index in range(sessions):
         _appointment(chicago, at("2026-11-25 14:00") + datetime.timedelta(minutes=index))
     with time_machine.travel(at("2026-11-23 16:05"), tick=False), CaptureQueriesContext(connection) as queries:
@@ -155,6 +158,20 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(chicago: Clinic, sessi
     # Per message one statement, committed before the hand-off: its own `sending` mark together
     # with the previous message's outcome.
     assert len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]) == 4 + sessions
+
+
+@pytest.mark.parametrize("sessions", [2, 16, 20])
+def test_messages_sent_together_are_handed_over_in_one_statement(chicago: Clinic, sessions: int, settings: Any) -> None:
+    settings.AFTERCARE_REMINDER_SEND_CONCURRENCY = 16
+    for index in range(sessions):
+        _appointment(chicago, at("2026-11-25 14:00") + datetime.timedelta(minutes=index))
+    with time_machine.travel(at("2026-11-23 16:05"), tick=False), CaptureQueriesContext(connection) as queries:
+        assert reminders_dispatch().sent == sessions
+    statements = len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]])
+    # Claim (select, update), load, one hand-off of as many as there are senders, the outcomes.
+    # Beyond that, one statement at most for each message that waited for a sender to be free
+    # (more only when the senders finish one by one).
+    assert 5 <= statements <= 5 + max(0, sessions - 16)
 
 
 def test_a_patient_who_opted_out_after_booking_gets_nothing(chicago: Clinic) -> None:
