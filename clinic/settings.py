@@ -111,17 +111,19 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Everything past the static files: no browser or proxy keeps a copy (patient data).
     "clinic.nocache.NoStoreMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # clinic.apistack.*: Django's and the libraries' own, except that an API call with a bearer
+    # token (authenticated by it alone) goes straight past them: they only serve a browser.
+    "clinic.apistack.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clinic.apistack.CsrfViewMiddleware",
+    "clinic.apistack.AuthenticationMiddleware",
     # Staff must pass a second factor (TOTP, or a one-time recovery code) to be signed in at all.
-    "django_otp.middleware.OTPMiddleware",
+    "clinic.apistack.OTPMiddleware",
     # Every change a request makes is grouped under one history context (the URL, the signed-in
     # user); API views add the caller, staff or integration client (`ClinicScopedViewSet`).
-    "pghistory.middleware.HistoryMiddleware",
-    "clinic.auth.signin.SessionTimeoutMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "clinic.apistack.HistoryMiddleware",
+    "clinic.apistack.SessionTimeoutMiddleware",
+    "clinic.apistack.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it answers a locked-out sign-in with 429.
     "axes.middleware.AxesMiddleware",
