@@ -150,7 +150,16 @@ def _wrk_ms(text: str) -> float:
 
 
 def _wrk(port: int, path: str, headers: dict[str, str], seconds: float) -> Load:
-    command = ["wrk", "--threads", str(min(2, CONNECTIONS)), "--connections", str(CONNECTIONS), "--duration", f"{seconds:g}s", "--latency"]
+    command = [
+        "wrk",
+        "--threads",
+        str(min(2, CONNECTIONS)),
+        "--connections",
+        str(CONNECTIONS),
+        "--duration",
+        f"{seconds:g}s",
+        "--latency",
+    ]
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]
     output = subprocess.run(

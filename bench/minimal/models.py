@@ -8,9 +8,13 @@ from bench.minimal.tokens import TABLE
 
 
 class ApiToken(models.Model):
+    objects: models.Manager[ApiToken] = models.Manager()
     digest = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=100)
 
     class Meta:
         managed = False
         db_table = TABLE
+
+    def __str__(self) -> str:
+        return self.name

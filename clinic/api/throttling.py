@@ -58,7 +58,8 @@ def _count(key: str, timeout: int) -> int:
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         full_key = backend.make_and_validate_key(key)
-        pipeline = backend._cache.get_client(full_key, write=True).pipeline(transaction=True)
+        client = backend._cache.get_client(full_key, write=True)  # type: ignore[attr-defined]
+        pipeline = client.pipeline(transaction=True)
         pipeline.set(full_key, 0, ex=timeout, nx=True)
         pipeline.incr(full_key)
         return int(pipeline.execute()[1])

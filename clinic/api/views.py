@@ -233,9 +233,7 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
             # The cursor is made from the ordering columns: those are read as instants too (and
             # rendered from their text).
             needed = {"id", "created_at", *ordering}
-            as_text = (
-                serializer_class.instant_columns() if timezone.get_current_timezone_name() == "UTC" else []
-            )
+            as_text = serializer_class.instant_columns() if timezone.get_current_timezone_name() == "UTC" else []
             plain = [
                 column
                 for column in dict.fromkeys([*columns, *sorted(needed)])

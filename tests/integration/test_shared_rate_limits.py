@@ -82,7 +82,7 @@ def test_a_request_is_counted_in_one_round_trip_to_redis_and_its_counter_expires
             "KEY_PREFIX": prefix,
         }
     }
-    cache = caches["default"]
+    cache: Any = caches["default"]
     cache.get("warm-up")  # the connection is opened outside the count
     sent: list[Any] = []
     original = redis.connection.AbstractConnection.send_packed_command
