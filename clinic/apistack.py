@@ -2,17 +2,20 @@
 
 A request to `/api/` that carries `Authorization: Bearer …` is authenticated by its token alone
 (clinic.auth.authentication: a bearer token that fails is a 401, never a fall back to the
-session). Sessions, CSRF, Django's authentication, the second factor, the session timeout and
-messages have nothing to do for it. They cost such a call a few per cent of a list page's time
-and a twentieth of a small answer's, and three queries when a session cookie comes along (the
-session, its user, their authenticator). Each is named in `MIDDLEWARE` through a subclass here
-that hands a bearer-token API call straight on and is itself for every other request, the
-dashboard's own calls to the API among them. Subclasses rather than a stack of their own: the
-order stays the one `MIDDLEWARE` reads, and the admin's checks, which look for these middleware,
-still find them. What every response needs (the request id, the security headers, the content
-security policy, no-store, the host check, X-Frame-Options) is not among them, nor is
-django-axes' (it only looks at the response for a lock-out its sign-in signals marked, and its
-checks want it by its own name).
+session). Django's authentication, the second factor, the session timeout and messages have
+nothing to do for it. They cost such a call a few per cent of a list page's time and a twentieth
+of a small answer's, and three queries when a session cookie comes along (the session, its user,
+their authenticator). Each is named in `MIDDLEWARE` through a subclass here that hands a
+bearer-token API call straight on and is itself for every other request, the dashboard's own
+calls to the API among them. Subclasses rather than a stack of their own: the order stays the one
+`MIDDLEWARE` reads, and the admin's checks, which look for these middleware, still find them.
+
+Django's session and CSRF middleware stay as they are: with nothing after them reading the
+session, a bearer call costs them a cookie lookup (no query, no `Vary: Cookie`), DRF's views are
+exempt from the CSRF check, and the deploy checks want them by their own names. So do django-axes'
+(it only looks at the response for a lock-out its sign-in signals marked) and what every response
+needs (the request id, the security headers, the content security policy, no-store, the host
+check, X-Frame-Options).
 
 pghistory's history context is passed only by a bearer call's reads, which write no history:
 its writes are grouped under a context as a browser's are (clinic.api.views adds the caller).
@@ -24,9 +27,7 @@ from typing import Any
 
 from django.contrib.auth.middleware import AuthenticationMiddleware as _Authentication
 from django.contrib.messages.middleware import MessageMiddleware as _Messages
-from django.contrib.sessions.middleware import SessionMiddleware as _Sessions
 from django.http import HttpRequest
-from django.middleware.csrf import CsrfViewMiddleware as _Csrf
 from django_otp.middleware import OTPMiddleware as _OTP
 from pghistory.middleware import HistoryMiddleware as _History
 
@@ -62,17 +63,6 @@ class _BrowserOnly:
         if self.passes(request):
             return self.get_response(request)
         return super().__call__(request)  # type: ignore[misc]
-
-
-class SessionMiddleware(_BrowserOnly, _Sessions):
-    pass
-
-
-class CsrfViewMiddleware(_BrowserOnly, _Csrf):
-    def process_view(self, request: HttpRequest, callback: Any, callback_args: Any, callback_kwargs: Any) -> Any:
-        if self.passes(request):
-            return None
-        return super().process_view(request, callback, callback_args, callback_kwargs)
 
 
 class AuthenticationMiddleware(_BrowserOnly, _Authentication):

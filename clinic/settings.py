@@ -111,11 +111,11 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Everything past the static files: no browser or proxy keeps a copy (patient data).
     "clinic.nocache.NoStoreMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     # clinic.apistack.*: Django's and the libraries' own, except that an API call with a bearer
     # token (authenticated by it alone) goes straight past them: they only serve a browser.
-    "clinic.apistack.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "clinic.apistack.CsrfViewMiddleware",
     "clinic.apistack.AuthenticationMiddleware",
     # Staff must pass a second factor (TOTP, or a one-time recovery code) to be signed in at all.
     "clinic.apistack.OTPMiddleware",
