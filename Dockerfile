@@ -53,8 +53,8 @@ COPY clinic ./clinic
 COPY aftercare ./aftercare
 COPY tasks ./tasks
 
-# The settings refuse to import without a secret key, a database, a broker, a mail URL and the
-# public address; these placeholders exist only for this step (nothing connects during
+# The settings refuse to import without a secret key, a database, a broker, a mail URL, a cache and
+# the public address; these placeholders exist only for this step (nothing connects during
 # collectstatic) and are not kept in the image's environment. The code stays root-owned: the running process cannot rewrite it,
 # so its bytecode is compiled here.
 RUN DJANGO_SECRET_KEY=collectstatic-build-step-only-not-a-secret-0123456789 \
@@ -62,6 +62,7 @@ RUN DJANGO_SECRET_KEY=collectstatic-build-step-only-not-a-secret-0123456789 \
     CELERY_BROKER_URL=memory:// \
     EMAIL_URL=consolemail:// \
     AFTERCARE_PUBLIC_URL=https://build.invalid \
+    CACHE_URL=locmemcache:// \
     python manage.py collectstatic --noinput \
     && python -m compileall -q clinic aftercare tasks
 

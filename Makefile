@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashl
 # mypy's Django plugin imports the settings: give it a configuration that connects to nothing.
 TYPECHECK_ENV := DJANGO_SECRET_KEY=typecheck-only-secret-key-0123456789abcdef \
 	DATABASE_URL=postgres://typecheck@127.0.0.1:1/typecheck CELERY_BROKER_URL=memory:// EMAIL_URL=consolemail:// \
-	AFTERCARE_PUBLIC_URL=https://typecheck.invalid
+	AFTERCARE_PUBLIC_URL=https://typecheck.invalid CACHE_URL=locmemcache://
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'Aftercare needs Python 3.11 or newer')"

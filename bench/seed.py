@@ -3,6 +3,7 @@ second clinic, so tenant scoping has something to exclude), written by set-based
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -10,7 +11,8 @@ from django.db import connection
 
 from clinic.models import Clinic, Role, StaffMembership, User
 
-PATIENTS = 50_000
+# BENCH_PATIENTS: a smaller population for quick iterations (figures to report use the default).
+PATIENTS = int(os.environ.get("BENCH_PATIENTS", "50000"))
 APPOINTMENTS_PER_PATIENT = 20
 CLINICIANS = 50
 

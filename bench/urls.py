@@ -1,4 +1,6 @@
-"""The product's URLs plus `bench/ping/`: the cheapest authenticated DRF endpoint there can be."""
+"""The product's URLs plus `bench/ping/`: the product's per-request floor (its whole stack,
+bearer token, scopes and rate limit, and no work), shown beside the lists; the baseline they are
+measured against is `bench/minimal`."""
 
 from typing import Any
 

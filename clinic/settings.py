@@ -114,14 +114,16 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # clinic.apistack.*: Django's and the libraries' own, except that an API call with a bearer
+    # token (authenticated by it alone) goes straight past them: they only serve a browser.
+    "clinic.apistack.AuthenticationMiddleware",
     # Staff must pass a second factor (TOTP, or a one-time recovery code) to be signed in at all.
-    "django_otp.middleware.OTPMiddleware",
+    "clinic.apistack.OTPMiddleware",
     # Every change a request makes is grouped under one history context (the URL, the signed-in
     # user); API views add the caller, staff or integration client (`ClinicScopedViewSet`).
-    "pghistory.middleware.HistoryMiddleware",
-    "clinic.auth.signin.SessionTimeoutMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "clinic.apistack.HistoryMiddleware",
+    "clinic.apistack.SessionTimeoutMiddleware",
+    "clinic.apistack.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it answers a locked-out sign-in with 429.
     "axes.middleware.AxesMiddleware",
@@ -295,8 +297,12 @@ STORAGES = {
 # --- Cache (API rate limits) ------------------------------------------------------------------
 # Shared by every web process, or each would count its own share of a caller's requests.
 # Production: CACHE_URL=redis://… (Django's own RedisCache, on the `redis` package celery[redis]
-# installs). Unset (`make run`, `make test`): files under the data directory, which every local
-# process shares without Redis; a database cache would add queries to every request.
+# installs), one round trip a request (clinic.api.throttling). Unset, only for the embedded
+# development stack (`make run`, `make test`): files under the data directory, which every local
+# process shares without Redis. Outside it an unset CACHE_URL is an error: files would cost every
+# API request an open, a lock, a pickle and a write on the web server's disk (and are not shared
+# between web servers), a per-process memory cache would let a caller through at the rate times
+# the number of processes, and a database cache would add queries to every request.
 if "CACHE_URL" in env or "CACHE_URL_FILE" in env:
     _cache_url = env.str("CACHE_URL")
     _redis = _cache_url.split(":", 1)[0] in {"redis", "rediss", "valkey", "valkeys"}
@@ -306,12 +312,17 @@ if "CACHE_URL" in env or "CACHE_URL_FILE" in env:
         # Fail fast when Redis is away; the rate limits then let requests through (clinic.api.throttling).
         _cache.setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", 1)
         _cache["OPTIONS"].setdefault("socket_timeout", 1)
-else:
+elif EMBEDDED:
     _cache = {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
         "LOCATION": str(DATA_DIR / "cache"),
         "OPTIONS": {"MAX_ENTRIES": 10_000},
     }
+else:
+    raise ImproperlyConfigured(
+        "CACHE_URL must be set (redis://… shared by every web process, for the API's rate limits), "
+        "or AFTERCARE_EMBEDDED=true for the embedded development stack."
+    )
 CACHES: dict[str, dict[str, Any]] = {"default": _cache}
 
 # --- Email -----------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 from urllib.parse import unquote_plus
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
@@ -46,6 +47,28 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _SECONDS[period[0]]
 
 
+def _count(key: str, timeout: int) -> int:
+    """Counts one request under `key`, which lives `timeout` seconds from its first; the count so far.
+
+    On Redis (production), one round trip: `SET key 0 EX timeout NX` then `INCR key` in one
+    MULTI/EXEC, so the key always has its expiry (two separate calls could leave a counter that
+    never expires if it lapsed between them). Any other cache (files for `make run`, memory in
+    tests) goes through Django's portable calls, two or three of them.
+    """
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        full_key = backend.make_and_validate_key(key)
+        client = backend._cache.get_client(full_key, write=True)  # type: ignore[attr-defined]
+        pipeline = client.pipeline(transaction=True)
+        pipeline.set(full_key, 0, ex=timeout, nx=True)
+        pipeline.incr(full_key)
+        return int(pipeline.execute()[1])
+    try:
+        return int(backend.incr(key))
+    except ValueError:  # the window's first request (or its counter just expired)
+        return 1 if backend.add(key, 1, timeout=timeout) else int(backend.incr(key))
+
+
 def wait_seconds(scope: str, ident: str, rate: str) -> int | None:
     """Counts one request of `ident`; when that is over the rate, the whole seconds until its
     window ends (at least 1), else None."""
@@ -53,12 +76,8 @@ def wait_seconds(scope: str, ident: str, rate: str) -> int | None:
     now = time.time()
     window = int(now // period)
     remaining = (window + 1) * period - now
-    key = f"throttle:{scope}:{ident}:{window}"
     try:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window's first request (or its counter just expired)
-            count = 1 if cache.add(key, 1, timeout=math.ceil(remaining) + 1) else cache.incr(key)
+        count = _count(f"throttle:{scope}:{ident}:{window}", math.ceil(remaining) + 1)
     except Exception as exc:
         # An unreachable cache must not take the API down with it: the limit lapses, loudly.
         logger.warning("rate limit not applied: the cache failed (%s)", type(exc).__name__)

@@ -230,14 +230,15 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         if self.action == "list" and columns is not None and isinstance(queryset, QuerySet):
             paginator_ordering = getattr(self.paginator, "ordering", None) or ()
             ordering = {field.lstrip("-") for field in (*(self.ordering_fields or ()), *paginator_ordering)}
-            # The cursor is made from the ordering columns: those stay instants.
+            # The cursor is made from the ordering columns: those are read as instants too (and
+            # rendered from their text).
             needed = {"id", "created_at", *ordering}
-            as_text = (
-                [column for column in serializer_class.instant_columns() if column not in needed]
-                if timezone.get_current_timezone_name() == "UTC"
-                else []
-            )
-            plain = [column for column in dict.fromkeys([*columns, *sorted(needed)]) if column not in as_text]
+            as_text = serializer_class.instant_columns() if timezone.get_current_timezone_name() == "UTC" else []
+            plain = [
+                column
+                for column in dict.fromkeys([*columns, *sorted(needed)])
+                if column in needed or column not in as_text
+            ]
             queryset = queryset.values(*plain, **{ISO_PREFIX + column: UtcIsoInstant(column) for column in as_text})
         return super().paginate_queryset(queryset)
 

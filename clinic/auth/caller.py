@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import exceptions
 from rest_framework.request import Request
 
-from clinic.auth.authentication import invalid_token
+from clinic.auth.authentication import INACTIVE_CLIENT, invalid_token
 from clinic.auth.scopes import ROLE_SCOPES
 from clinic.models import Clinic, IntegrationClient, StaffMembership, User
 
@@ -47,18 +47,19 @@ class Caller:
         return required <= self.scopes
 
 
-def _caller_from_token(request: Request, token: Any) -> Caller:
-    client = (
-        IntegrationClient.objects.select_related("clinic")
-        .filter(application_id=token.application_id, is_active=True, clinic__is_active=True)
-        .first()
-    )
-    if client is None:
+def caller_of_client(request: Request, token: Any, client: IntegrationClient | None) -> Caller:
+    """The caller a token names: its integration client, while that client and its clinic are active."""
+    if client is None or not client.is_active or not client.clinic.is_active:
         # Its tokens stop with it, as a revoked token would.
-        raise invalid_token(request, "The client of this access token is not active.")
+        raise invalid_token(request, INACTIVE_CLIENT)
     # Scopes taken away from a client after its token was issued are taken away at once.
     granted = frozenset(token.scope.split()) & frozenset(client.scopes)
     return Caller(clinic=client.clinic, scopes=granted, client=client)
+
+
+def _caller_from_token(request: Request, token: Any) -> Caller:
+    client = IntegrationClient.objects.select_related("clinic").filter(application_id=token.application_id).first()
+    return caller_of_client(request, token, client)
 
 
 def _caller_from_session(request: Request, user: User) -> Caller:

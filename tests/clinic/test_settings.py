@@ -18,6 +18,7 @@ BASE = {
     "CELERY_BROKER_URL": "memory://",
     "EMAIL_URL": "consolemail://",
     "AFTERCARE_PUBLIC_URL": "https://reminders.example.org",
+    "CACHE_URL": "redis://cache.internal:6379/0",
 }
 SHOW = "import json, sys, clinic.settings as s; print(json.dumps({n: str(getattr(s, n, None)) for n in sys.argv[1:]}))"
 
@@ -55,7 +56,8 @@ def test_production_settings_are_secure_by_default() -> None:
 
 
 @pytest.mark.parametrize(
-    "missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_URL", "AFTERCARE_PUBLIC_URL"]
+    "missing",
+    ["DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_URL", "AFTERCARE_PUBLIC_URL", "CACHE_URL"],
 )
 def test_production_refuses_to_start_without_each_required_setting(missing: str) -> None:
     env = {key: value for key, value in BASE.items() if key != missing}

@@ -296,8 +296,9 @@ def test_the_rates_and_the_cache_come_from_the_environment() -> None:
     assert "'LOCATION': 'redis://cache.internal:6379/2'" in got["CACHES"]
 
 
-def test_without_a_cache_url_the_cache_is_files_every_local_process_shares(tmp_path: Any) -> None:
-    got = values({**BASE, "AFTERCARE_DATA_DIR": str(tmp_path)}, "CACHES")
+def test_without_a_cache_url_the_embedded_stack_counts_in_files_every_local_process_shares(tmp_path: Any) -> None:
+    env = {key: value for key, value in BASE.items() if key != "CACHE_URL"}
+    got = values({**env, "AFTERCARE_EMBEDDED": "true", "AFTERCARE_DATA_DIR": str(tmp_path)}, "CACHES")
     assert "django.core.cache.backends.filebased.FileBasedCache" in got["CACHES"]
     assert f"'LOCATION': '{tmp_path / 'cache'}'" in got["CACHES"]
 

@@ -62,3 +62,40 @@ def test_two_processes_count_one_clients_requests_in_one_bucket(ehr_a: Persona, 
     response = ehr_a.api.get("/api/v1/patients/")
     assert response.status_code == 429
     assert int(response["Retry-After"]) >= 1
+
+
+def test_a_request_is_counted_in_one_round_trip_to_redis_and_its_counter_expires(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting used to take two or three round trips a request (EXISTS, INCR, and ADD at a window's
+    start); one is the most a request should wait for its rate limit."""
+    import redis
+    from django.core.cache import caches
+
+    from clinic.api.throttling import wait_seconds
+
+    url = os.environ[CACHE_VARIABLE]
+    prefix = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {
+            **environ.Env.cache_url_config(url, backend="django.core.cache.backends.redis.RedisCache"),
+            "KEY_PREFIX": prefix,
+        }
+    }
+    cache: Any = caches["default"]
+    cache.get("warm-up")  # the connection is opened outside the count
+    sent: list[Any] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        sent.append(command)
+        original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    assert [wait_seconds("client", "one-trip", "3/hour") for _ in range(4)][:3] == [None, None, None]
+    assert len(sent) == 4  # one a request, the first of a window included
+    monkeypatch.undo()
+    keys = cache._cache.get_client(write=False).keys(f"{prefix}:*throttle:client:one-trip:*")
+    assert len(keys) == 1
+    assert cache.get(keys[0].decode().split(":", 2)[2]) == 4
+    assert 0 < cache._cache.get_client(write=False).ttl(keys[0]) <= 3601
