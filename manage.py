@@ -14,6 +14,7 @@ OFFLINE_ENVIRONMENT = {
     "DATABASE_URL": "postgres://offline@127.0.0.1:1/offline",
     "CELERY_BROKER_URL": "memory://",
     "EMAIL_URL": "consolemail://",
+    "CACHE_URL": "locmemcache://",
     "AFTERCARE_PUBLIC_URL": "https://offline.invalid",
 }
 
