@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import (
     Case,
     Count,
@@ -121,17 +121,35 @@ def hashed_ranking() -> Iterator[None]:
     one-row table, and the planner then loops over it for every patient instead: every patient
     compared with every summary, 6 to 13 s for a caseload of 5 000 instead of tens of
     milliseconds. Only this statement: the rows' details are correlated lookups that want their
-    loops. Two statements more (the setting read and set, then put back), in the caller's
-    transaction or one of its own.
+    loops. One statement more in a transaction of its own (its end ends the setting), two inside
+    the caller's transaction (the setting read and set, then put back).
+
+    A refusal raised while ranking (a cursor or page size that does not read back) leaves the
+    caller's transaction usable and the setting put back: an atomic block of this function's own
+    inside the caller's would mark the caller's transaction for rollback.
     """
     # On the database the ranking reads (a replica serves the dashboard's pages: clinic.replica),
     # decided before the transaction opens, which would otherwise send the read to the primary.
     alias = router.db_for_read(Patient)
-    with transaction.atomic(using=alias, savepoint=False), connections[alias].cursor() as cursor:
+    connection = connections[alias]
+    if not connection.in_atomic_block:
+        # A transaction of its own, which ends the setting with it (SET LOCAL).
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('enable_nestloop', 'off', true)")
+            yield
+        return
+    with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('enable_nestloop'), set_config('enable_nestloop', 'off', true)")
         before = cursor.fetchone()[0]
-        yield
-        cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [before])
+        failed = False
+        try:
+            yield
+        except DatabaseError:
+            failed = True  # the transaction failed: its rollback ends the setting
+            raise
+        finally:
+            if not failed:
+                cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [before])
 
 
 def caseload_list(

@@ -472,6 +472,22 @@ def test_the_ranking_hashes_its_joins_whatever_the_tables_statistics(clinic: Cli
         assert "enable_nestloop" not in " ".join(statements[ranking + 2 :])
 
 
+def test_a_refused_page_leaves_the_request_transaction_usable(clinic: Clinic, staff_client: StaffClient) -> None:
+    """A cursor or page size refused while the ranking runs (inside `hashed_ranking()`) is a 4xx,
+    and the transaction around it stays usable with the planner setting put back: run inside
+    another transaction (a test's, or a caller's), the ranking's own had marked it for rollback,
+    and the next query on the connection failed (found by the schema fuzz test)."""
+    client, me = staff_client(clinic, Role.CLINICIAN)
+    many(clinic, me, 2)
+    for query in ("cursor=%D9%A3", "page_size=%C2%B2", "cursor=bm90LWEtY3Vyc29y"):
+        response = client.get(f"/api/v1/dashboard/caseload/?{query}", HTTP_ACCEPT="application/json")
+        assert 400 <= response.status_code < 500, (query, response.status_code)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_nestloop")
+            assert cursor.fetchone()[0] == "on", query
+        assert Patient.objects.filter(clinic=clinic).count() == 2
+
+
 def test_the_api_answers_the_same_caseload_in_the_same_order(clinic: Clinic, staff_client: StaffClient) -> None:
     client, me = staff_client(clinic, Role.CLINICIAN)
     day = today(clinic)
