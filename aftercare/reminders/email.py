@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from aftercare.reminders.mime import ReminderEmail
 from clinic.privacy import forbidden_words_in
 
 LANGUAGES = ("en", "es")
@@ -247,7 +248,7 @@ def _context(content: ReminderContent, strings: dict[str, str], when: str) -> di
 def _message(
     content: ReminderContent, *, subject: str, template: str, context: dict[str, Any], connection: Any
 ) -> EmailMultiAlternatives:
-    message = EmailMultiAlternatives(
+    message = ReminderEmail(
         # A subject is one line; a clinic name with a newline must not break the header.
         subject=" ".join(subject.split()),
         body=render_to_string(f"{_TEMPLATES}{template}.txt", context),
