@@ -18,9 +18,11 @@ from aftercare.models import (
     GroupSession,
     PlanActivity,
     PlanStatus,
+    Reminder,
     SupportGroup,
     SupportGroupKind,
 )
+from aftercare.services.reminders import reminders_sync_appointment
 from clinic.models import Clinic, Patient, Role, User
 from tests.factories import ClinicFactory, MembershipFactory, PatientFactory
 
@@ -88,6 +90,31 @@ def group_dropout_ahead(clinic: Clinic, *, now: datetime.datetime) -> tuple[Pati
         earlier = GroupSessionFactory.create(group=group, starts_at=now - datetime.timedelta(weeks=weeks))
         GroupAttendance.objects.create(session=earlier, patient=patient, status="missed")
     return patient, GroupSessionFactory.create(group=group, starts_at=now - datetime.timedelta(days=1))
+
+
+def due_reminders(count: int, *, apart: datetime.timedelta = datetime.timedelta(minutes=1)) -> list[str]:
+    """`count` patients of a new clinic, each with one appointment (`apart` from the last) and its
+    one reminder due now; the patients' addresses, lower-cased. One reminder a session: a
+    session's reminders all due at once would make one email (the others skipped)."""
+    clinic = ClinicFactory.create(
+        time_zone="UTC",
+        reminder_offsets_minutes=[120],
+        quiet_hours_start=datetime.time(0, 0),
+        quiet_hours_end=datetime.time(0, 0),
+    )
+    soon = timezone.now() + datetime.timedelta(hours=3)
+    for index in range(count):
+        starts = soon + apart * index
+        appointment = AppointmentFactory.create(
+            clinic=clinic,
+            patient=PatientFactory.create(clinic=clinic),
+            starts_at=starts,
+            ends_at=starts + datetime.timedelta(minutes=50),
+        )
+        reminders_sync_appointment(appointment=appointment, now=timezone.now() - datetime.timedelta(days=3))
+    Reminder.objects.update(send_at=timezone.now() - datetime.timedelta(minutes=1))
+    assert Reminder.objects.filter(status="pending").count() == count
+    return [email.lower() for email in Reminder.objects.values_list("patient__email", flat=True)]
 
 
 def latest_change(obj: Any) -> Any:

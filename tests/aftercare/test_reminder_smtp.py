@@ -23,9 +23,7 @@ from django.utils import timezone
 
 from aftercare.models import Reminder
 from aftercare.services.reminder_dispatch import DispatchResult, reminders_dispatch_all
-from aftercare.services.reminders import reminders_sync_appointment
-from tests.aftercare.factories import AppointmentFactory
-from tests.factories import ClinicFactory, PatientFactory
+from tests.aftercare.factories import due_reminders
 
 
 class Server:
@@ -81,26 +79,7 @@ def smtp(settings: Any, caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[
 
 
 def _due(count: int) -> list[str]:
-    """`count` patients, each with one reminder due now; their addresses."""
-    clinic = ClinicFactory.create(
-        time_zone="UTC",
-        reminder_offsets_minutes=[120],
-        quiet_hours_start=datetime.time(0, 0),
-        quiet_hours_end=datetime.time(0, 0),
-    )
-    soon = timezone.now() + datetime.timedelta(hours=3)
-    for index in range(count):
-        starts = soon + datetime.timedelta(minutes=index)
-        appointment = AppointmentFactory.create(
-            clinic=clinic,
-            patient=PatientFactory.create(clinic=clinic),
-            starts_at=starts,
-            ends_at=starts + datetime.timedelta(minutes=50),
-        )
-        reminders_sync_appointment(appointment=appointment, now=timezone.now() - datetime.timedelta(days=3))
-    Reminder.objects.update(send_at=timezone.now() - datetime.timedelta(minutes=1))
-    assert Reminder.objects.filter(status="pending").count() == count
-    return [email.lower() for email in Reminder.objects.values_list("patient__email", flat=True)]
+    return due_reminders(count)
 
 
 def test_one_smtp_connection_carries_every_batch_of_a_pass(db: None, smtp: Any, settings: Any) -> None:

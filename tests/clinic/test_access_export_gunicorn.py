@@ -8,20 +8,14 @@ from __future__ import annotations
 import datetime
 import http.client
 import io
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from django.db import connection
-
-from clinic.embedded import database_url
 from clinic.selectors.access import access_export_verify
 from clinic.services.access_partitions import access_partitions_ensure
 from tests.clinic.access_rows import insert_events
-from tests.clinic.test_gunicorn_access_log import free_port, image_gunicorn_arguments, send, stop
+from tests.clinic.test_gunicorn_access_log import image_gunicorn
 from tests.factories import access_token, integration_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,37 +31,19 @@ def test_an_export_longer_than_the_worker_timeout_arrives_whole(
     insert_events(clinic=clinic_a, count=EVENTS, start=month, step=datetime.timedelta(seconds=5), per_list=50)
     bearer = {"Authorization": f"Bearer {access_token(integration_client(clinic_a, ['audit:read']))}"}
 
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "PYTHONUNBUFFERED": "1"}
-    with (tmp_path / "out.log").open("w") as stdout, (tmp_path / "err.log").open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *image_gunicorn_arguments(port), "--timeout", str(TIMEOUT)],
-            cwd=ROOT, env=env, stdout=stdout, stderr=stderr,
-        )  # fmt: skip
+    with image_gunicorn(tmp_path, "--timeout", str(TIMEOUT)) as (port, _, _, _):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        began = time.monotonic()
+        conn.request("GET", "/api/v1/access-events/export/", headers=bearer)
+        response = conn.getresponse()
+        assert response.status == 200
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    send(port, "GET", "/health/", headers={})
-                    break
-                except OSError:
-                    assert process.poll() is None, (tmp_path / "err.log").read_text()
-                    assert time.monotonic() < deadline, "gunicorn did not start"
-                    time.sleep(0.2)
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            began = time.monotonic()
-            conn.request("GET", "/api/v1/access-events/export/", headers=bearer)
-            response = conn.getresponse()
-            assert response.status == 200
-            try:
-                body = response.read()
-            except http.client.IncompleteRead as cut:
-                body = cut.partial
-            seconds = time.monotonic() - began
-            conn.close()
-        finally:
-            stop(process)
-    errors = (tmp_path / "err.log").read_text()
+            body = response.read()
+        except http.client.IncompleteRead as cut:
+            body = cut.partial
+        seconds = time.monotonic() - began
+        conn.close()
+    errors = (tmp_path / "stderr.log").read_text()
     assert seconds > TIMEOUT, f"the export took {seconds:.1f} s: not long enough to prove anything"
     assert "WORKER TIMEOUT" not in errors, errors[-2000:]
     assert access_export_verify(io.BytesIO(body)) == EVENTS + 1  # the export's own event too

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,16 +62,17 @@ def send(port: int, method: str, target: str, *, body: str = "", headers: dict[s
         conn.close()
 
 
-@pytest.fixture
-def gunicorn(transactional_db: None, tmp_path: Path) -> Iterator[tuple[int, Any, Path, Path]]:
-    """A gunicorn as the image runs it, against this test's database; yields its port, its process
-    and the files its standard output (the access log) and standard error (the error log) go to."""
+@contextmanager
+def image_gunicorn(tmp_path: Path, *arguments: str) -> Iterator[tuple[int, Any, Path, Path]]:
+    """A gunicorn as the image runs it (with `arguments` added), against this test's database,
+    once it answers; yields its port, its process and the files its standard output (the access
+    log) and standard error (the error log) go to. Stopped gracefully afterwards."""
     port = free_port()
     out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
     env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "PYTHONUNBUFFERED": "1"}
     with out.open("w") as stdout, err.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *image_gunicorn_arguments(port)],
+            [sys.executable, "-m", "gunicorn", *image_gunicorn_arguments(port), *arguments],
             cwd=ROOT, env=env, stdout=stdout, stderr=stderr,
         )  # fmt: skip
         try:
@@ -86,6 +88,12 @@ def gunicorn(transactional_db: None, tmp_path: Path) -> Iterator[tuple[int, Any,
             yield port, process, out, err
         finally:
             stop(process)
+
+
+@pytest.fixture
+def gunicorn(transactional_db: None, tmp_path: Path) -> Iterator[tuple[int, Any, Path, Path]]:
+    with image_gunicorn(tmp_path) as server:
+        yield server
 
 
 def stop(process: Any) -> None:

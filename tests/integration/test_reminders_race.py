@@ -14,10 +14,8 @@ from django.db import connection
 from django.utils import timezone
 
 from aftercare.models import Reminder, ReminderStatus
-from aftercare.services.reminders import reminders_sync_appointment
 from tasks.celery import app
-from tests.aftercare.factories import AppointmentFactory
-from tests.factories import ClinicFactory, PatientFactory
+from tests.aftercare.factories import due_reminders
 from tests.integration.conftest import start_worker, stop, wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,25 +24,7 @@ REMINDERS = 120
 
 
 def _due_reminders() -> None:
-    # One reminder a session: a session's reminders all due at once would make one email (the
-    # others skipped), and this counts messages.
-    clinic = ClinicFactory.create(
-        time_zone="UTC",
-        quiet_hours_start=datetime.time(0, 0),
-        quiet_hours_end=datetime.time(0, 0),
-        reminder_offsets_minutes=[120],
-    )
-    soon = timezone.now() + datetime.timedelta(hours=3)
-    for index in range(REMINDERS):
-        appointment = AppointmentFactory.create(
-            clinic=clinic,
-            patient=PatientFactory.create(clinic=clinic),
-            starts_at=soon + datetime.timedelta(hours=index),
-            ends_at=soon + datetime.timedelta(hours=index, minutes=50),
-        )
-        reminders_sync_appointment(appointment=appointment, now=timezone.now() - datetime.timedelta(days=3))
-    Reminder.objects.update(send_at=timezone.now() - datetime.timedelta(minutes=1))
-    assert Reminder.objects.count() == REMINDERS
+    due_reminders(REMINDERS, apart=datetime.timedelta(hours=1))
 
 
 def _messages_written(mail_dir: Path) -> int:

@@ -7,7 +7,6 @@ pool process."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import os
 import signal
@@ -21,13 +20,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from django.db import connection
-from django.utils import timezone
 
 from aftercare.models import Reminder
-from aftercare.services.reminders import reminders_sync_appointment
 from tasks.celery import app
-from tests.aftercare.factories import AppointmentFactory
-from tests.factories import ClinicFactory, PatientFactory
+from tests.aftercare.factories import due_reminders
 from tests.integration.conftest import start_worker, stop
 
 pytestmark = pytest.mark.integration
@@ -67,24 +63,7 @@ def _free_port() -> int:
 
 
 def _due_reminders() -> None:
-    clinic = ClinicFactory.create(
-        time_zone="UTC",
-        reminder_offsets_minutes=[120],
-        quiet_hours_start=datetime.time(0, 0),
-        quiet_hours_end=datetime.time(0, 0),
-    )
-    soon = timezone.now() + datetime.timedelta(hours=3)
-    for index in range(REMINDERS):
-        starts = soon + datetime.timedelta(minutes=index)
-        appointment = AppointmentFactory.create(
-            clinic=clinic,
-            patient=PatientFactory.create(clinic=clinic),
-            starts_at=starts,
-            ends_at=starts + datetime.timedelta(minutes=50),
-        )
-        reminders_sync_appointment(appointment=appointment, now=timezone.now() - datetime.timedelta(days=3))
-    Reminder.objects.update(send_at=timezone.now() - datetime.timedelta(minutes=1))
-    assert Reminder.objects.filter(status="pending").count() == REMINDERS
+    due_reminders(REMINDERS)
 
 
 def _statuses() -> Counter[str]:
