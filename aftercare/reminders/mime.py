@@ -12,8 +12,8 @@ for each multipart boundary, made up and then searched for in the text.
   `compat32` would write it (`Name: value`), and hands every other header to `compat32`;
 - each multipart part has its boundary already, so the generator neither makes one nor searches
   for it: a secret made once per process (128 random bits) and a decimal counter, as one word.
-  No two messages share one, and no text of a message can contain one: whoever writes a clinic's
-  text cannot know it. (A hex counter after a dot once wrote `.aa`, which the privacy check
+  Parts of one message never share one, and no text of a message can contain one: whoever
+  writes a clinic's text cannot know it. (A hex counter after a dot once wrote `.aa`, which the privacy check
   rightly read as a word.)
 
 tests/aftercare/test_reminder_mime.py checks the bytes against the standard library's own for
