@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from aftercare.models import Reminder
@@ -109,6 +110,26 @@ def test_a_pass_has_its_senders_messages_in_flight_together_each_on_its_own_conn
     assert len(server.sessions) == 8  # each sender's connection kept for message after message
     assert server.deliveries == Counter(addresses)
     assert set(Reminder.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+
+def test_senders_are_given_messages_half_of_them_at_a_time(db: None, smtp: Any, settings: Any) -> None:
+    """Senders come free one by one (each message held 10 ms, from when it was handed over): a
+    hand-off each was a statement for each message. They are refilled once half of them are free,
+    so after the first 16, each statement hands over 8 messages or more, and there are never more
+    in flight than senders."""
+    settings.AFTERCARE_REMINDER_SEND_CONCURRENCY = 16
+    server = smtp(0.01)
+    addresses = _due(80)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = reminders_dispatch_all()
+
+    assert result.sent == 80
+    assert server.deliveries == Counter(addresses)
+    assert server.most_held <= 16
+    handed = [q for q in queries.captured_queries if "AS h(id, lease)" in q["sql"]]  # the ledger's writes
+    # The first 16, then refills of 8 or more, then the last outcomes.
+    assert len(handed) <= 1 + (80 - 16) // 8 + 1, len(handed)
 
 
 def test_two_passes_at_once_send_every_reminder_exactly_once(transactional_db: None, smtp: Any, settings: Any) -> None:

@@ -209,6 +209,10 @@ def _send(
     outcome as it comes back."""
     waiting = deque(to_send)
     in_flight: dict[Future[datetime.datetime], tuple[Reminder, Any]] = {}
+    # Senders are given messages once half of them are free (or all that are, when nothing is in
+    # flight): a hand-off is a statement, and one for each message freed was most of a pass's
+    # database work when the server answers at once. Never more in flight than senders.
+    refill = max(1, senders.size // 2)
     handed: deque[tuple[Reminder, Any]] = deque()  # marked `sending`, not yet given to a sender
     # Renewed once half of the lease has passed.
     renew_at = min(r.lease_expires_at for r in to_send if r.lease_expires_at) - lease_length() / 2
@@ -223,7 +227,7 @@ def _send(
                     ledger.add(Outcome(reminder, ReminderStatus.PENDING))
                 result.returned += len(waiting)
                 waiting.clear()
-            if waiting and len(in_flight) < senders.size:
+            if waiting and (senders.size - len(in_flight) >= refill or not in_flight):
                 if timezone.now() >= renew_at:
                     ledger.renew(list(waiting))
                     renew_at = timezone.now() + lease_length() / 2
@@ -239,7 +243,7 @@ def _send(
                 while handed:
                     future = senders.submit(handed[0][1])
                     in_flight[future] = handed.popleft()
-            if in_flight and (len(in_flight) >= senders.size or not waiting):
+            if in_flight and (senders.size - len(in_flight) < refill or not waiting):
                 for future in senders.wait(in_flight):
                     reminder, message = in_flight.pop(future)
                     ledger.add(_outcome(reminder, message, future, now, result))
