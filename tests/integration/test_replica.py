@@ -154,7 +154,6 @@ def test_a_dashboard_page_reads_the_replica(clinic: Clinic) -> None:
     assert not reads("django_session", on_replica.captured_queries)
 
 
-
 def test_the_caseload_page_ranks_on_the_replica(clinic: Clinic) -> None:
     """The ranking runs in a transaction of its own (planner settings, `hashed_ranking`): opened on
     the replica, not the primary, whose open transaction would send every later read there."""
@@ -171,6 +170,7 @@ def test_the_caseload_page_ranks_on_the_replica(clinic: Clinic) -> None:
     assert "Unreplayed" not in page
     assert reads("clinic_patient", on_replica.captured_queries)
     assert not reads("clinic_patient", on_primary.captured_queries)
+
 
 def test_both_access_log_exports_read_the_replica_and_the_api_list_the_primary(
     clinic: Clinic, make_client: Any
