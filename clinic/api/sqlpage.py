@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Model, QuerySet, UUIDField
+from django.db.models import IntegerField, Model, QuerySet, UUIDField
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -31,17 +31,18 @@ from clinic.api.pagination import CursorPagination, Key
 from clinic.api.serializers import UtcIsoInstant
 
 
-def _json_value(kind: str, column: str) -> str:
-    """SQL for one value of a plan step as JSON text, `null` included."""
-    if kind == "as_is":
-        value = f"to_json({column})"
+def _json_value(kind: str, column: str, *, escape: bool) -> str:
+    """SQL for one value of a plan step as JSON text, `null` included. Only text can hold what
+    JSON escapes: ids (`escape` False), dates and instants are quoted as they are."""
+    if kind == "as_is" or (kind == "str" and escape):
+        value = f"to_json({column}{'::text' if kind == 'str' else ''})::text"
     elif kind == "str":
-        value = f"to_json({column}::text)"
+        value = f"'\"' || {column}::text || '\"'"
     elif kind == "date":
-        value = f"to_json(to_char({column}, 'YYYY-MM-DD'))"
+        value = f"'\"' || to_char({column}, 'YYYY-MM-DD') || '\"'"
     else:  # "datetime", written in UTC as DRF writes it (the page is only taken in UTC)
-        value = "to_json(" + UtcIsoInstant.template % {"expressions": column} + ")"
-    return f"COALESCE({value}::text, 'null')"
+        value = "'\"' || " + UtcIsoInstant.template % {"expressions": column} + " || '\"'"
+    return f"COALESCE({value}, 'null')"
 
 
 def _literal(text: str) -> str:
@@ -84,10 +85,15 @@ def _row_sql(serializer_class: Any, model: type[Model]) -> RowSql | None:
             return None
         qualified = f'{table}."{column}"'
         columns[name] = qualified
-        if isinstance(getattr(field, "target_field", field), UUIDField):
+        target = getattr(field, "target_field", field)
+        if isinstance(target, UUIDField):
             uuids.add(qualified)
         separator = "{" if index == 0 else ","
-        parts.append(_literal(separator + json.dumps(name) + ":") + " || " + _json_value(kind, qualified))
+        parts.append(
+            _literal(separator + json.dumps(name) + ":")
+            + " || "
+            + _json_value(kind, qualified, escape=not isinstance(target, UUIDField | IntegerField))
+        )
     return RowSql(json=" || ".join([*parts, "'}'"]), columns=columns, uuid_columns=frozenset(uuids))
 
 
