@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import IntegerField, Model, QuerySet, UUIDField
+from django.db.models import Model, QuerySet, UUIDField
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -31,29 +31,25 @@ from clinic.api.pagination import CursorPagination, Key
 from clinic.api.serializers import UtcIsoInstant
 
 
-def _json_value(kind: str, column: str, *, escape: bool) -> str:
-    """SQL for one value of a plan step as JSON text, `null` included. Only text can hold what
-    JSON escapes: ids (`escape` False), dates and instants are quoted as they are."""
-    if kind == "as_is" or (kind == "str" and escape):
-        value = f"to_json({column}{'::text' if kind == 'str' else ''})::text"
-    elif kind == "str":
-        value = f"'\"' || {column}::text || '\"'"
-    elif kind == "date":
-        value = f"'\"' || to_char({column}, 'YYYY-MM-DD') || '\"'"
-    else:  # "datetime", written in UTC as DRF writes it (the page is only taken in UTC)
-        value = "'\"' || " + UtcIsoInstant.template % {"expressions": column} + " || '\"'"
-    return f"COALESCE({value}, 'null')"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _value(kind: str, column: str) -> str:
+    """SQL for one value of a plan step, as `row_to_json` then writes it the way DRF does: text
+    escaped as JSON, booleans and numbers as they are, ids as strings, dates and instants as
+    DRF formats them (instants in UTC: a page is only read in SQL in UTC)."""
+    if kind == "str":
+        return f"{column}::text"
+    if kind == "date":
+        return f"to_char({column}, 'YYYY-MM-DD')"
+    if kind == "datetime":
+        return str(UtcIsoInstant.template % {"expressions": column})
+    return column
 
 
 @dataclass(frozen=True)
 class RowSql:
-    """A serializer's row, rendered: the JSON expression, and the columns of its output names."""
+    """A serializer's row: the values of its output names (a select list, the JSON object
+    `row_to_json` makes of them), and the columns behind the names."""
 
-    json: str
+    values: str
     columns: dict[str, str]
     uuid_columns: frozenset[str]
 
@@ -62,7 +58,7 @@ _ROWS: dict[tuple[type[Any], type[Model]], RowSql | None] = {}
 
 
 def row_sql(serializer_class: Any, model: type[Model]) -> RowSql | None:
-    """The JSON of one row as SQL, from the serializer's plain plan (None: no plain plan)."""
+    """One row of the serializer as SQL, from its plain plan (None: no plain plan)."""
     key = (serializer_class, model)
     if key not in _ROWS:
         _ROWS[key] = _row_sql(serializer_class, model)
@@ -73,9 +69,10 @@ def _row_sql(serializer_class: Any, model: type[Model]) -> RowSql | None:
     plan = getattr(serializer_class, "plain_plan", lambda: None)()
     if not plan:
         return None
-    table = connections[DEFAULT_DB_ALIAS].ops.quote_name(model._meta.db_table)
-    parts, columns, uuids = [], {}, set()
-    for index, (name, attribute, kind) in enumerate(plan):
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    table = quote(model._meta.db_table)
+    values, columns, uuids = [], {}, set()
+    for name, attribute, kind in plan:
         try:
             field = model._meta.get_field(attribute)
         except Exception:
@@ -85,16 +82,10 @@ def _row_sql(serializer_class: Any, model: type[Model]) -> RowSql | None:
             return None
         qualified = f'{table}."{column}"'
         columns[name] = qualified
-        target = getattr(field, "target_field", field)
-        if isinstance(target, UUIDField):
+        if isinstance(getattr(field, "target_field", field), UUIDField):
             uuids.add(qualified)
-        separator = "{" if index == 0 else ","
-        parts.append(
-            _literal(separator + json.dumps(name) + ":")
-            + " || "
-            + _json_value(kind, qualified, escape=not isinstance(target, UUIDField | IntegerField))
-        )
-    return RowSql(json=" || ".join([*parts, "'}'"]), columns=columns, uuid_columns=frozenset(uuids))
+        values.append(f"{_value(kind, qualified)} AS {quote(name)}")
+    return RowSql(values=", ".join(values), columns=columns, uuid_columns=frozenset(uuids))
 
 
 @dataclass
@@ -187,7 +178,8 @@ def read_page(
     where_clause = f" WHERE {where}" if where else ""
     sql = (
         f"WITH page AS MATERIALIZED (SELECT row_number() OVER (ORDER BY {order}) AS n, {keys_select}, "  # noqa: S608
-        f"{pk} AS i, {patient} AS p, {row.json} AS j FROM {table}{where_clause} ORDER BY {order} LIMIT %s), "
+        f"{pk} AS i, {patient} AS p, row_to_json(r)::text AS j FROM {table} CROSS JOIN LATERAL "
+        f"(SELECT {row.values}) AS r{where_clause} ORDER BY {order} LIMIT %s), "
         "shown AS MATERIALIZED (SELECT * FROM page WHERE n <= %s), "
         f"{logged} "
         f"SELECT (SELECT count(*) FROM page), (SELECT string_agg(j, ',' ORDER BY n {direction}) FROM shown), "
