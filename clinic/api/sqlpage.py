@@ -7,9 +7,9 @@ rows nor builds and encodes dicts. The same statement writes the page's access e
 data-modifying `WITH`, clinic/services/access.py), so a page is one round trip after the caller's.
 
 Filters, the cursor condition and the clinic's scope are still the ORM's (django-filter's
-validation and its 400s included); only their WHERE clause is compiled, and the rest of the
-statement is written once per serializer. Anything this does not cover (a join, an annotation,
-another time zone, a key that is no column) takes DRF's own path.
+validation and its 400s included); only their WHERE clause is compiled, and a row's SQL is
+worked out once per serializer. Anything this does not cover (a join, an annotation, another time
+zone, a key that is no column, a read from a replica) takes DRF's own path.
 """
 
 from __future__ import annotations
