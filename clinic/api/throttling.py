@@ -55,7 +55,7 @@ _COUNT_SCRIPT = "redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX') return redis
 def _redis_client(backend: RedisCache) -> Any:
     """The cache's Redis client for writes, made once per connection pool (Django makes a new
     client object for every call: a sixth of a bearer call's time in its rate limit)."""
-    cache_client: Any = backend._cache
+    cache_client: Any = backend._cache  # type: ignore[attr-defined]
     pool = cache_client._get_connection_pool(True)
     client = getattr(pool, "_aftercare_client", None)
     if client is None:

@@ -200,3 +200,15 @@ def test_an_indented_or_unicode_escaped_answer_is_still_drfs(
     answered = ehr_a.api.get(url, HTTP_ACCEPT="application/json; indent=2")
     assert answered.content == expected.content
     assert b'\n  "next"' in answered.content
+
+
+def test_a_page_read_again_and_again_runs_as_a_prepared_statement(
+    ehr_a: Persona, rows: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg prepares a statement its connection runs again and again: the page's parse and
+    plan are then the database's once, and the answers stay those DRF gives."""
+    for _ in range(7):
+        _both(ehr_a, "/api/v1/appointments/?page_size=4", monkeypatch)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'WITH page AS%%'")
+        assert cursor.fetchone()[0] >= 1
