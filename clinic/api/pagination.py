@@ -229,7 +229,9 @@ class CursorPagination(pagination.BasePagination):
 
     # Paging ------------------------------------------------------------------------------------
 
-    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+    def prepare(self, queryset: Any, request: Request, view: Any = None) -> tuple[Any, list[Key]]:
+        """The page size, the order and the cursor of this request (each a 400 when wrong), and the
+        rows from the cursor on, in the order they are read (reversed when going back)."""
         self.request = request
         self.base_url = request.build_absolute_uri()
         self.page_size_value = self.get_page_size(request)
@@ -237,21 +239,31 @@ class CursorPagination(pagination.BasePagination):
         self.text_keys = {key.name for key in self.keys if _is_text(_field(queryset, key.name))}
         decoded = self.decode_cursor(request, self.keys, queryset)
         position, reverse = decoded if decoded is not None else (None, False)
+        self.reverse, self.position_given = reverse, position is not None
         keys = [key.reversed() for key in self.keys] if reverse else self.keys
-        queryset = queryset.order_by(*self._order_by(keys))
         if position is not None:
             queryset = queryset.filter(self._after(queryset, keys, position))
+        return queryset, keys
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        queryset, keys = self.prepare(queryset, request, view)
+        queryset = queryset.order_by(*self._order_by(keys))
         rows = list(queryset[: self.page_size_value + 1])
         more = len(rows) > self.page_size_value
         rows = rows[: self.page_size_value]
-        if reverse:
+        if self.reverse:
             rows.reverse()
+        self.page_read(rows, more=more)
+        return rows
+
+    def page_read(self, rows: list[Any], *, more: bool) -> None:
+        """The rows shown, in their order (the first and last are enough for the links), and
+        whether the read found one past them."""
         self.page = rows
         # Going forward, there is a page before this one if we came from a cursor; going back,
         # there is a page after (the one we came from).
-        self.has_next = more if not reverse else True
-        self.has_previous = (position is not None) if not reverse else more
-        return rows
+        self.has_next = more if not self.reverse else True
+        self.has_previous = self.position_given if not self.reverse else more
 
     def get_next_link(self) -> str | None:
         if not self.has_next or not self.page:

@@ -215,10 +215,10 @@ class UtcIsoInstant(Func):
     are microseconds (as `datetime.isoformat()`). Loading and formatting each instant in Python
     was the larger part of a list page's cost."""
 
+    # One to_char, its `.000000` taken away (where it can only be the fraction): a third of the
+    # database's time for a page of rows went to three calls of it for each instant.
     template = (
-        "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
-        "CASE WHEN to_char(%(expressions)s, 'US') = '000000' THEN '' ELSE '.' || to_char(%(expressions)s, 'US') END "
-        "|| 'Z'"
+        "replace(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
     )
     output_field = CharField()
 

@@ -19,11 +19,13 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from clinic.api.errors import PreconditionFailed
+from clinic.api.pagination import CursorPagination
 from clinic.api.serializers import ISO_PREFIX, UtcIsoInstant, validated_strictly
+from clinic.api.sqlpage import RenderedResponse, is_utc, page_response, read_page, row_sql
 from clinic.auth.caller import Caller, get_caller
 from clinic.models import Clinic
 from clinic.models.access import AccessAction
-from clinic.services.access import access_record
+from clinic.services.access import access_event_cte, access_record
 
 # The viewset actions that read or write their named object; any other is `<basename>.<action>`.
 _STANDARD_ACTIONS = {"list", "retrieve", "create", "update", "partial_update", "destroy", "upsert"}
@@ -58,6 +60,8 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     ordering_fields: ClassVar[tuple[str, ...]] = ("created_at", "updated_at")
     # The key of a representation that names the object of a detail URL (for its ETag).
     etag_identity: ClassVar[str] = "id"
+    # List pages read, rendered and logged in one SQL statement where they can be (`page_in_sql`).
+    lists_in_sql: ClassVar[bool] = True
 
     @property
     def caller(self) -> Caller:
@@ -122,6 +126,8 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
 
     def carries_etag(self, response: Any) -> bool:
         """A 2xx whose body is the object the URL names (or a new one it created)."""
+        if isinstance(response, RenderedResponse):
+            return False  # a list page
         data = getattr(response, "data", None)
         if not 200 <= response.status_code < 300 or not isinstance(data, dict) or "results" in data:
             return False
@@ -149,7 +155,7 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         something (a 400 or 405 touched nothing, nor does an allowed OPTIONS; a 401 has no caller
         to name)."""
         caller: Caller | None = getattr(request, "_aftercare_caller", None)
-        if caller is None:
+        if caller is None or getattr(self, "_access_logged", False):
             return
         path_ids = [self.kwargs[name] for name in ("pk",) if name in self.kwargs]
         path_patients = [self.kwargs[self.access_path_patient]] if self.access_path_patient in self.kwargs else []
@@ -222,9 +228,60 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         location = reverse(f"api:{self.basename}-detail", kwargs={"pk": obj.pk})
         return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
+    def page_in_sql(self, queryset: QuerySet[Any]) -> Response | None:
+        """The page read, rendered and logged by the database in one statement (clinic.api.sqlpage),
+        where the list is plain columns of one table; None for DRF's own path."""
+        request, paginator = self.request, self.paginator
+        caller: Caller | None = getattr(request, "_aftercare_caller", None)
+        if not self.lists_in_sql or caller is None or self.is_schema_generation:
+            return None
+        if not isinstance(paginator, CursorPagination) or not is_utc():
+            return None
+        row = row_sql(self.get_serializer_class(), queryset.model)
+        if row is None:
+            return None
+        # The access log names the ids of a row's patient column (none where the row has none).
+        patient_sql = row.columns.get(self.access_patient_key or "")
+        if patient_sql is not None and patient_sql not in row.uuid_columns:
+            return None
+        queryset, keys = paginator.prepare(queryset, request, self)
+
+        def log(object_ids_sql: str, patient_ids_sql: str) -> tuple[str, list[Any]]:
+            return access_event_cte(
+                request=request._request,
+                clinic=caller.clinic,
+                user=caller.user,
+                client=caller.client,
+                action=self.access_action(request, None),
+                object_type=self.basename,
+                object_ids_sql=object_ids_sql,
+                patient_ids_sql=patient_ids_sql,
+                status_code=status.HTTP_200_OK,
+            )
+
+        page = read_page(
+            queryset,
+            row,
+            keys,
+            size=paginator.page_size_value,
+            reverse=paginator.reverse,
+            patient_sql=patient_sql,
+            log=log,
+        )
+        if page is None:
+            return None
+        self._access_logged = True
+        return page_response(paginator, page)
+
     def paginate_queryset(self, queryset: QuerySet[Any]) -> Any:
-        """A list page of plain columns is read as `.values()` rows: no model instances to build,
-        and (in UTC) its instants come already written as text."""
+        """A list page of plain columns is read, rendered and logged in SQL (`page_in_sql`: the
+        page is then empty here, and `get_paginated_response` answers what SQL wrote), else read
+        as `.values()` rows: no model instances to build, and (in UTC) its instants come already
+        written as text."""
+        if self.action == "list" and isinstance(queryset, QuerySet):
+            self._rendered_page = self.page_in_sql(queryset)
+            if self._rendered_page is not None:
+                return []
         serializer_class: Any = self.get_serializer_class()
         columns = getattr(serializer_class, "plain_columns", lambda: None)()
         if self.action == "list" and columns is not None and isinstance(queryset, QuerySet):
@@ -241,6 +298,10 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
             ]
             queryset = queryset.values(*plain, **{ISO_PREFIX + column: UtcIsoInstant(column) for column in as_text})
         return super().paginate_queryset(queryset)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        rendered: Response | None = getattr(self, "_rendered_page", None)
+        return rendered if rendered is not None else super().get_paginated_response(data)
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()

@@ -71,19 +71,29 @@ def _token_query() -> str:
     )
 
 
+@functools.cache
+def _loading(model: type[Model]) -> tuple[list[str], list[tuple[Any, list[Any]]]]:
+    """A model's column names, and each column's field with the converters the ORM applies to
+    what the database returns for it (a JSON column decoded, for one): worked out once."""
+    loading = []
+    for field in model._meta.concrete_fields:
+        column: Any = field  # the ORM passes the column's expression; the field serves as well here
+        loading.append((field, [*column.get_db_converters(connection), *connection.ops.get_db_converters(column)]))
+    return [field.attname for field in model._meta.concrete_fields], loading
+
+
 def _instance(model: type[Model], values: list[Any]) -> Any:
     """A model instance from its columns as the database returned them, converted as the ORM
-    converts them (a JSON column decoded, for one)."""
-    fields = model._meta.concrete_fields
+    converts them."""
     if values[0] is None:  # the LEFT JOIN found no row
         return None
+    names, loading = _loading(model)
     converted = []
-    for field, value in zip(fields, values, strict=True):
-        column: Any = field  # the ORM passes the column's expression; the field serves as well here
-        for converter in [*column.get_db_converters(connection), *connection.ops.get_db_converters(column)]:
+    for (field, converters), value in zip(loading, values, strict=True):
+        for converter in converters:
             value = converter(value, field, connection)
         converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+    return model.from_db(connection.alias, names, converted)
 
 
 def token_with_client(value: str) -> tuple[AccessToken | None, IntegrationClient | None]:

@@ -34,16 +34,52 @@ def _uuids(values: Iterable[Any]) -> list[str]:
 # makes that transaction's commit asynchronous when the access log is configured so: the request
 # does not wait for the log to reach the disk (a database crash may lose the last fraction of a
 # second of events, never corrupt or reorder them). Inside a caller's transaction the setting
-# would last until that commits, so it is applied only in autocommit.
-_INSERT = """
-WITH commit_mode AS (SELECT set_config('synchronous_commit', %(commit_mode)s, true))
-INSERT INTO clinic_accessevent (id, at, clinic_id, actor, user_id, client_id, action, object_type, object_ids,
-                                patient_ids, method, path, status_code, ip, request_id)
-SELECT %(id)s, %(at)s, %(clinic_id)s, %(actor)s, %(user_id)s, %(client_id)s, %(action)s, %(object_type)s,
-       %(object_ids)s::uuid[], %(patient_ids)s::uuid[], %(method)s, %(path)s, %(status_code)s, %(ip)s,
-       %(request_id)s
-FROM commit_mode
-"""
+# would last until that commits, so it is applied only in autocommit. A list page writes the same
+# event from within the statement that reads the page (`access_event_cte`, clinic/api/sqlpage.py).
+_COLUMNS = (
+    "id, at, clinic_id, actor, user_id, client_id, action, object_type, object_ids, patient_ids, "
+    "method, path, status_code, ip, request_id"
+)
+
+
+def _insert(object_ids_sql: str, patient_ids_sql: str) -> str:
+    return (
+        f"INSERT INTO clinic_accessevent ({_COLUMNS}) "  # noqa: S608 (SQL of the code, values as parameters)
+        f"SELECT %s, %s, %s, %s, %s, %s, %s, %s, {object_ids_sql}, {patient_ids_sql}, %s, %s, %s, %s, %s "
+        "FROM commit_mode"
+    )
+
+
+_COMMIT_MODE = "commit_mode AS (SELECT set_config('synchronous_commit', %s, true))"
+_INSERT = f"WITH {_COMMIT_MODE} {_insert('%s::uuid[]', '%s::uuid[]')}"
+
+
+def _event_values(
+    *,
+    request: HttpRequest,
+    clinic: Clinic,
+    user: User | None,
+    client: IntegrationClient | None,
+    action: AccessAction | str,
+    object_type: str,
+    status_code: int,
+) -> tuple[uuid.UUID, list[Any], list[Any]]:
+    """The event's id and its values, before and after its two id arrays."""
+    event_id = uuid.uuid4()
+    asynchronous = not settings.AFTERCARE_ACCESS_LOG_SYNCHRONOUS and connection.get_autocommit()
+    before = [
+        "off" if asynchronous else "on",
+        event_id,
+        timezone.now(),
+        clinic.pk,
+        actor_key(user, client),
+        user.pk if user is not None and client is None else None,
+        client.pk if client is not None else None,
+        str(action),
+        object_type,
+    ]
+    after = [request.method or "", request.path[:300], status_code, client_ip(request), (get_guid() or "")[:64]]
+    return event_id, before, after
 
 
 def access_record(
@@ -59,28 +95,42 @@ def access_record(
     status_code: int,
 ) -> uuid.UUID:
     """Write one access event; returns its id."""
-    event_id = uuid.uuid4()
-    asynchronous = not settings.AFTERCARE_ACCESS_LOG_SYNCHRONOUS and connection.get_autocommit()
+    event_id, before, after = _event_values(
+        request=request,
+        clinic=clinic,
+        user=user,
+        client=client,
+        action=action,
+        object_type=object_type,
+        status_code=status_code,
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT,
-            {
-                "commit_mode": "off" if asynchronous else "on",
-                "id": event_id,
-                "at": timezone.now(),
-                "clinic_id": clinic.pk,
-                "actor": actor_key(user, client),
-                "user_id": user.pk if user is not None and client is None else None,
-                "client_id": client.pk if client is not None else None,
-                "action": str(action),
-                "object_type": object_type,
-                "object_ids": _uuids(object_ids),
-                "patient_ids": _uuids(patient_ids),
-                "method": request.method or "",
-                "path": request.path[:300],
-                "status_code": status_code,
-                "ip": client_ip(request),
-                "request_id": (get_guid() or "")[:64],
-            },
-        )
+        cursor.execute(_INSERT, [*before, _uuids(object_ids), _uuids(patient_ids), *after])
     return event_id
+
+
+def access_event_cte(
+    *,
+    request: HttpRequest,
+    clinic: Clinic,
+    user: User | None,
+    client: IntegrationClient | None,
+    action: AccessAction | str,
+    object_type: str,
+    object_ids_sql: str,
+    patient_ids_sql: str,
+    status_code: int,
+) -> tuple[str, list[Any]]:
+    """The same event as `access_record` writes, as common table expressions to join to a
+    statement (`WITH …, <these>`) whose other expressions give its ids: `object_ids_sql` and
+    `patient_ids_sql` are SQL expressions of type uuid[], each id once, in the order shown."""
+    _, before, after = _event_values(
+        request=request,
+        clinic=clinic,
+        user=user,
+        client=client,
+        action=action,
+        object_type=object_type,
+        status_code=status_code,
+    )
+    return f"{_COMMIT_MODE}, access_event AS ({_insert(object_ids_sql, patient_ids_sql)})", [*before, *after]
