@@ -116,10 +116,11 @@ def reminders_claim(*, now: datetime.datetime, batch_size: int = BATCH_SIZE) -> 
     skipped = outcomes.count(ReminderStatus.SKIPPED)
     if skipped == len(outcomes):
         return Claim(rows=[], skipped=skipped)
+    # In the order they fell due: a pass that runs out of time has sent the earliest.
     rows = list(
-        Reminder.objects.filter(pk__in=ids, status=ReminderStatus.CLAIMED, lease_expires_at=lease).select_related(
-            "clinic", "patient", "appointment", "group_session", "group_session__group"
-        )
+        Reminder.objects.filter(pk__in=ids, status=ReminderStatus.CLAIMED, lease_expires_at=lease)
+        .select_related("clinic", "patient", "appointment", "group_session", "group_session__group")
+        .order_by("send_at", "starts_at", "pk")
     )
     return Claim(rows=rows, skipped=skipped)
 
