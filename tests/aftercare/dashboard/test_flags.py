@@ -28,7 +28,7 @@ from aftercare.models import (
 from aftercare.services.flags import flag_transition, flags_notify
 from clinic.auth.caller import Caller
 from clinic.auth.scopes import ROLE_SCOPES
-from clinic.models import AccessAction, AccessEvent, Clinic, Role, User
+from clinic.models import AccessAction, AccessEvent, Clinic, Patient, Role, User
 from tests.aftercare.factories import PlanFactory
 from tests.aftercare.test_flags_api import flagged
 from tests.factories import ClinicFactory, PatientFactory, integration_client
@@ -192,6 +192,9 @@ def test_front_desk_never_opens_the_queue_or_a_flag(clinic_a: Clinic, staff_clie
 def test_another_clinics_flag_is_the_404_page_and_a_denied_event(clinic_a: Clinic, staff_client: StaffClient) -> None:
     client, _user = staff_client(clinic_a, Role.ADMIN)
     (foreign,) = _flags(ClinicFactory.create(), 1)
+    # A name no generated one contains (the signed-in admin was once "Paul Smith", the patient a Smith).
+    Patient.objects.filter(pk=foreign.patient_id).update(given_name="Zoltanne", family_name="Quillerby")
+    foreign.refresh_from_db()
     for url, method in (
         (f"/flags/{foreign.pk}/", "get"),
         (f"/flags/{foreign.pk}/acknowledge/", "post"),
