@@ -612,5 +612,10 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
         "django_guid": {"level": "WARNING"},  # one line per request saying it made an id: noise
+        # HTTP clients (an email provider's API through anymail and requests, httpx) log each
+        # request's whole URL at INFO or DEBUG, query string included: an MRN searched for, a token.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
     },
 }

@@ -58,6 +58,14 @@ def test_phi_in_failing_requests_stays_out_of_the_logs(
         assert value not in logged
 
 
+@pytest.mark.parametrize("client", ["httpx", "httpcore", "urllib3"])
+def test_http_clients_write_no_request_urls(client: str) -> None:
+    """httpx logged every request of the generated client at INFO, its whole URL with the MRN an
+    integration searched for (`?external_id=MRN-1`): the suite's PHI check caught it."""
+    assert not logging.getLogger(f"{client}._client").isEnabledFor(logging.INFO)
+    assert logging.getLogger(client).isEnabledFor(logging.WARNING)
+
+
 def test_every_log_handler_drops_the_request_details() -> None:
     from django.conf import settings
 
