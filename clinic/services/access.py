@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.conf import settings
 from django.db import connection
@@ -54,83 +54,57 @@ _COMMIT_MODE = "commit_mode AS (SELECT set_config('synchronous_commit', %s, true
 _INSERT = f"WITH {_COMMIT_MODE} {_insert('%s::uuid[]', '%s::uuid[]')}"
 
 
-def _event_values(
-    *,
-    request: HttpRequest,
-    clinic: Clinic,
-    user: User | None,
-    client: IntegrationClient | None,
-    action: AccessAction | str,
-    object_type: str,
-    status_code: int,
-) -> tuple[uuid.UUID, list[Any], list[Any]]:
+class Event(TypedDict):
+    """Who did what to which kind of object, and how it ended: an event's own values."""
+
+    request: HttpRequest
+    clinic: Clinic
+    user: User | None
+    client: IntegrationClient | None
+    action: AccessAction | str
+    object_type: str
+    status_code: int
+
+
+def _event_values(event: Event) -> tuple[uuid.UUID, list[Any], list[Any]]:
     """The event's id and its values, before and after its two id arrays."""
+    request, user, client = event["request"], event["user"], event["client"]
     event_id = uuid.uuid4()
     asynchronous = not settings.AFTERCARE_ACCESS_LOG_SYNCHRONOUS and connection.get_autocommit()
     before = [
         "off" if asynchronous else "on",
         event_id,
         timezone.now(),
-        clinic.pk,
+        event["clinic"].pk,
         actor_key(user, client),
         user.pk if user is not None and client is None else None,
         client.pk if client is not None else None,
-        str(action),
-        object_type,
+        str(event["action"]),
+        event["object_type"],
     ]
-    after = [request.method or "", request.path[:300], status_code, client_ip(request), (get_guid() or "")[:64]]
+    after = [
+        request.method or "",
+        request.path[:300],
+        event["status_code"],
+        client_ip(request),
+        (get_guid() or "")[:64],
+    ]
     return event_id, before, after
 
 
 def access_record(
-    *,
-    request: HttpRequest,
-    clinic: Clinic,
-    user: User | None,
-    client: IntegrationClient | None,
-    action: AccessAction | str,
-    object_type: str,
-    object_ids: Iterable[Any] = (),
-    patient_ids: Iterable[Any] = (),
-    status_code: int,
+    *, object_ids: Iterable[Any] = (), patient_ids: Iterable[Any] = (), **event: Unpack[Event]
 ) -> uuid.UUID:
     """Write one access event; returns its id."""
-    event_id, before, after = _event_values(
-        request=request,
-        clinic=clinic,
-        user=user,
-        client=client,
-        action=action,
-        object_type=object_type,
-        status_code=status_code,
-    )
+    event_id, before, after = _event_values(event)
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, [*before, _uuids(object_ids), _uuids(patient_ids), *after])
     return event_id
 
 
-def access_event_cte(
-    *,
-    request: HttpRequest,
-    clinic: Clinic,
-    user: User | None,
-    client: IntegrationClient | None,
-    action: AccessAction | str,
-    object_type: str,
-    object_ids_sql: str,
-    patient_ids_sql: str,
-    status_code: int,
-) -> tuple[str, list[Any]]:
+def access_event_cte(*, object_ids_sql: str, patient_ids_sql: str, **event: Unpack[Event]) -> tuple[str, list[Any]]:
     """The same event as `access_record` writes, as common table expressions to join to a
     statement (`WITH …, <these>`) whose other expressions give its ids: `object_ids_sql` and
     `patient_ids_sql` are SQL expressions of type uuid[], each id once, in the order shown."""
-    _, before, after = _event_values(
-        request=request,
-        clinic=clinic,
-        user=user,
-        client=client,
-        action=action,
-        object_type=object_type,
-        status_code=status_code,
-    )
+    _, before, after = _event_values(event)
     return f"{_COMMIT_MODE}, access_event AS ({_insert(object_ids_sql, patient_ids_sql)})", [*before, *after]
