@@ -82,10 +82,7 @@ class AttendanceStatus(models.TextChoices):
 CANCELLED_STATUSES = frozenset(
     {AttendanceStatus.CANCELLED, AttendanceStatus.LATE_CANCELLED, AttendanceStatus.CANCELLED_BY_CLINIC}
 )
-# What counts as attended and as missed, for appointments and group sessions alike (DESIGN.md,
-# "Risk rules"): `cancelled`, `cancelled_by_clinic` and `excused` are neither.
-ATTENDED_STATUSES = frozenset({AttendanceStatus.ATTENDED, AttendanceStatus.LATE})
-MISSED_STATUSES = frozenset({AttendanceStatus.MISSED, AttendanceStatus.LATE_CANCELLED})
+# What counts as attended and as missed: aftercare/models/outcomes.py, the one definition.
 # Statuses that say what happened at a session: only recordable once it has started.
 OUTCOME_STATUSES = frozenset(
     {AttendanceStatus.ATTENDED, AttendanceStatus.LATE, AttendanceStatus.MISSED, AttendanceStatus.EXCUSED}

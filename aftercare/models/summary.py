@@ -7,7 +7,9 @@ group attendance and group sessions call `aftercare_risk_summary_refresh(patient
 recomputes the rows of the patients a statement touched, in the writer's transaction. Writes that
 cannot change a summary (booking a session still to come, editing a note) refresh nothing.
 
-The function is defined in migration 0007. It takes the patients' row locks first, so two
+The function's SQL is `aftercare/models/sql/risk_summary_refresh.sql`, rendered from the outcome
+vocabulary (aftercare/models/outcomes.py) by `refresh_function_sql()` and installed by a migration
+(a test fails while the installed function differs from it). It takes the patients' row locks first, so two
 transactions refreshing the same patient take turns and the second one sees the first one's
 sessions. A bulk load that bypasses triggers (`session_replication_role = replica`) must call
 `aftercare_risk_summary_refresh(NULL)`, which rebuilds every row (`manage.py risk_sweep --rebuild`).
@@ -18,18 +20,39 @@ sessions. A bulk load that bypasses triggers (`session_replication_role = replic
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pgtrigger
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from aftercare.models.outcomes import Outcome, SqlOutcomes
 from clinic.models import Patient
 
 # The statuses a summary reads: every other status (scheduled, excused, the cancellations) is
 # invisible to the rules, so writes between them change nothing.
-APPOINTMENT_COUNTED_SQL = "('attended', 'late', 'missed', 'late_cancelled')"
-GROUP_COUNTED_SQL = "('attended', 'late', 'missed')"
+APPOINTMENT_COUNTED_SQL = SqlOutcomes.appointment(Outcome.ATTENDED, Outcome.MISSED)
+GROUP_COUNTED_SQL = SqlOutcomes.group(Outcome.ATTENDED, Outcome.MISSED)
+
+REFRESH_FUNCTION_FILE = Path(__file__).parent / "sql" / "risk_summary_refresh.sql"
+_PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
+
+
+def render_sql(text: str, fragments: dict[str, str]) -> str:
+    """`text` with each `{{ name }}` replaced by its fragment: a placeholder without one (a misspelt
+    name) fails here, not in the database."""
+    unknown = set(_PLACEHOLDER.findall(text)) - fragments.keys()
+    if unknown:
+        raise ValueError(f"no SQL fragment for {sorted(unknown)}")
+    return _PLACEHOLDER.sub(lambda match: fragments[match.group(1)], text)
+
+
+def refresh_function_sql() -> str:
+    """The `CREATE OR REPLACE FUNCTION aftercare_risk_summary_refresh` statement, as of today's
+    file and vocabulary."""
+    return render_sql(REFRESH_FUNCTION_FILE.read_text(encoding="utf-8"), SqlOutcomes.fragments())
 
 
 def _after_statement(name: str, operation: Any, patients: str, *, old: bool = False, new: bool = False) -> Any:
@@ -112,6 +135,8 @@ class RiskSummary(models.Model):
     attended_at = models.DateTimeField(null=True)
     # The session(s) at `attended_at`: `no_contact`'s evidence.
     attended = models.JSONField(default=list)
+    # Every attended session's start, sorted: how many were attended since a moment.
+    attended_times = ArrayField(models.DateTimeField(), default=list)
     medication_attended_at = models.DateTimeField(null=True)
     missed_at = ArrayField(models.DateTimeField(), default=list)
     missed = models.JSONField(default=list)

@@ -15,7 +15,7 @@ from django.utils import dateformat, timezone
 from django.utils.dateparse import parse_datetime
 
 from aftercare.models import RiskRule
-from aftercare.models.choices import MISSED_STATUSES
+from aftercare.models.outcomes import MISSED_STATUSES
 
 _MISSED_PHRASE: dict[str, str] = {
     RiskRule.CONSECUTIVE_MISSED: "Missed {n} in a row",

@@ -52,24 +52,21 @@ from aftercare.models import (
     Appointment,
     AttendanceStatus,
     GroupAttendance,
-    GroupAttendanceStatus,
     GroupSession,
     RiskFlag,
     RiskRule,
     RiskRuleSetting,
 )
-from aftercare.models.choices import ATTENDED_STATUSES, MISSED_STATUSES
+from aftercare.models.outcomes import APPOINTMENT_OUTCOMES, GROUP_OUTCOMES, Outcome, statuses
 from aftercare.risk.rules import RULES
 from aftercare.risk.wording import flag_reason
 from clinic.models import Clinic, Patient, PatientStatus
 
-# What counts (aftercare/risk/rules.py): attended or late is attended; a no-show or a late
-# cancellation is missed; the other cancellations, excused and scheduled are neither.
-# The project's one meaning of attended and missed (a group session's statuses are a subset).
-ATTENDED = sorted(ATTENDED_STATUSES)
-MISSED = sorted(MISSED_STATUSES)
-GROUP_ATTENDED = sorted(set(ATTENDED) & set(GroupAttendanceStatus.values))
-GROUP_MISSED = sorted(set(MISSED) & set(GroupAttendanceStatus.values))
+# What counts as attended and missed: the project's one definition (aftercare/models/outcomes.py).
+ATTENDED = statuses(APPOINTMENT_OUTCOMES, Outcome.ATTENDED)
+MISSED = statuses(APPOINTMENT_OUTCOMES, Outcome.MISSED)
+GROUP_ATTENDED = statuses(GROUP_OUTCOMES, Outcome.ATTENDED)
+GROUP_MISSED = statuses(GROUP_OUTCOMES, Outcome.MISSED)
 WINDOW = datetime.timedelta(days=30)
 
 # The risk filter: a severity, or "none" for patients without an open flag.

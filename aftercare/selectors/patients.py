@@ -25,8 +25,9 @@ from aftercare.models import (
     PlanStatus,
     RiskFlag,
 )
-from aftercare.models.choices import ATTENDED_STATUSES, CANCELLED_STATUSES, MISSED_STATUSES
+from aftercare.models.choices import CANCELLED_STATUSES
 from aftercare.models.flags import ACTIVE_FLAG_STATUSES
+from aftercare.models.outcomes import ATTENDED_STATUSES, MISSED_STATUSES
 from clinic.models import Clinic, Patient
 from clinic.selectors.patients import actor_names, patient_history
 
