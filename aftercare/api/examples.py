@@ -223,6 +223,8 @@ FLAG = {
     "patient": PATIENT_ID,
     "rule": "consecutive_missed",
     "severity": "medium",
+    "stage": "emotional",
+    "reason": "Missed 2 in a row: Tue 10 Nov, Tue 17 Nov",
     "status": "open",
     "condition_met": True,
     "evidence": _EVIDENCE,
@@ -321,6 +323,8 @@ REMINDER = {
 _NO_CONTACT = RULES["no_contact"]
 RISK_RULE = {
     "code": "no_contact",
+    "title": _NO_CONTACT.label,
+    "stage": _NO_CONTACT.stage.value,
     "summary": _NO_CONTACT.summary,
     "severity": _NO_CONTACT.severity,
     "basis": _NO_CONTACT.basis,

@@ -6,7 +6,7 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -22,7 +22,8 @@ from aftercare.models import (
     RiskRuleSetting,
     Severity,
 )
-from aftercare.risk.rules import RULES
+from aftercare.risk.rules import RULES, Stage
+from aftercare.risk.wording import flag_reason
 from aftercare.services.flags import flag_transition
 from aftercare.services.risk import risk_rule_update
 from clinic.api.filters import StrictFilterSet, UpdatedSinceFilter
@@ -63,11 +64,25 @@ class EvidenceSerializer(serializers.Serializer[Any]):
 
 class FlagSerializer(FastReadMixin, serializers.ModelSerializer[RiskFlag]):
     evidence = EvidenceSerializer(many=True, read_only=True)
+    stage = serializers.SerializerMethodField(
+        help_text="The relapse stage the rule's evidence points to: emotional (pulling away from care and support), "
+        "mental (craving, low confidence), physical (use)."
+    )
+    reason = serializers.SerializerMethodField(
+        help_text='Why the rule fired, in one line, from the evidence: "Missed 2 in a row: Tue 24 Nov, Mon 30 Nov".'
+    )
 
     class Meta:
         model = RiskFlag
-        fields = _FLAG_FIELDS
+        fields = [*_FLAG_FIELDS[:4], "stage", "reason", *_FLAG_FIELDS[4:]]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=[stage.value for stage in Stage]))
+    def get_stage(self, flag: RiskFlag) -> str:
+        return RULES[flag.rule].stage.value
+
+    def get_reason(self, flag: RiskFlag) -> str:
+        return flag_reason(flag.rule, flag.evidence)
 
 
 class FlagEventSerializer(serializers.ModelSerializer[RiskFlagEvent]):
@@ -83,7 +98,7 @@ class FlagDetailSerializer(FlagSerializer):
     history = FlagEventSerializer(many=True, read_only=True, source="events")
 
     class Meta(FlagSerializer.Meta):
-        fields = [*_FLAG_FIELDS, "history"]
+        fields = [*FlagSerializer.Meta.fields, "history"]
         read_only_fields = fields
 
 
@@ -168,9 +183,15 @@ class ThresholdLimitSerializer(serializers.Serializer[Any]):
 
 class RiskRuleSerializer(serializers.Serializer[Any]):
     code = serializers.ChoiceField(choices=RiskRule.choices, read_only=True)
+    title = StrictCharField(read_only=True, help_text="The rule's name, as staff see it.")
+    stage = serializers.ChoiceField(
+        choices=[stage.value for stage in Stage],
+        read_only=True,
+        help_text="The relapse stage this rule's flags point to.",
+    )
     summary = StrictCharField(read_only=True)
     severity = StrictCharField(read_only=True)
-    basis = StrictCharField(read_only=True)
+    basis = StrictCharField(read_only=True, help_text="The clinical reason for the rule, naming its source.")
     enabled = serializers.BooleanField(required=False)
     thresholds = serializers.DictField(child=serializers.IntegerField(), required=False)
     limits = serializers.DictField(child=ThresholdLimitSerializer(), read_only=True)
@@ -180,6 +201,8 @@ def _rule_view(code: str, setting: RiskRuleSetting | None) -> dict[str, Any]:
     rule = RULES[code]
     return {
         "code": code,
+        "title": rule.label,
+        "stage": rule.stage.value,
         "summary": rule.summary,
         "severity": rule.severity,
         "basis": rule.basis,
@@ -189,7 +212,10 @@ def _rule_view(code: str, setting: RiskRuleSetting | None) -> dict[str, Any]:
     }
 
 
-_RULES_TEXT = "The seven rules are fixed in code; a clinic turns them on or off and tunes their thresholds."
+_RULES_TEXT = (
+    "The rules are fixed in code, each with its clinical basis; a clinic turns them on or off and tunes their "
+    "thresholds."
+)
 
 
 @extend_schema_view(
@@ -207,7 +233,7 @@ _RULES_TEXT = "The seven rules are fixed in code; a clinic turns them on or off 
     ),
 )
 class RiskRuleViewSet(ClinicScopedViewSet):
-    """The seven rules are fixed in code; a clinic turns them on or off and tunes their thresholds."""
+    """The rules are fixed in code; a clinic turns them on or off and tunes their thresholds."""
 
     read_scopes = ("flags:read",)
     write_scopes = ("rules:write",)

@@ -24,12 +24,12 @@ LIMITS = {
 }
 
 
-def _function_sql():
+def _function_sql(limits=None):
     """One boolean per rule: only its own thresholds, each absent or a whole number in bounds, and
     the ordered pairs in order (an absent one at its default). Nested CASEs, so no cast is tried
     on a value that is not a number."""
     branches = []
-    for rule, (thresholds, ordered) in LIMITS.items():
+    for rule, (thresholds, ordered) in (limits or LIMITS).items():
         names = ", ".join(f"'{name}'" for name in thresholds)
         values = " AND ".join(
             f"CASE WHEN NOT t ? '{name}' THEN true WHEN jsonb_typeof(t->'{name}') <> 'number' THEN false "

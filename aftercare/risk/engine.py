@@ -66,80 +66,31 @@ _THRESHOLD_COLUMNS = ",\n           ".join(
     for name in rule.defaults()
 )
 
-_ATTENDED = "('attended', 'late')"
 
+def _rules_sql() -> str:
+    """Every rule for every patient in scope, as one statement built from the rules' own SQL
+    (aftercare/risk/rules/): `p` is each patient with their clinic's thresholds and risk summary;
+    each rule's expressions and columns are joined on; `per` decides every rule for every patient
+    (per patient, a count is a binary search in a sorted timeline); then one filtered scan per
+    rule yields its firing rows with their evidence, built only for a rule that fires.
 
-def _evidence(alias: str) -> str:
-    return (
-        f"jsonb_agg(jsonb_build_object('type', {alias}.type, 'id', {alias}.id, 'starts_at', {alias}.starts_at, "
-        f"'status', {alias}.status) ORDER BY {alias}.starts_at, {alias}.id)"
-    )
-
-
-def _local_midnight(day: str) -> str:
-    """The instant a clinic-local date begins (windows are compared on instants, not per row)."""
-    return f"(({day})::timestamp AT TIME ZONE p.time_zone)"
-
-
-def _after(timeline: str, instant: str) -> str:
-    """How many entries of a sorted timeline come after `instant`: a binary search, no unnest."""
-    return f"(cardinality({timeline}) - width_bucket({instant}, {timeline}))"
-
-
-def _slice(items: str, first: str) -> str:
-    """The evidence items from the 0-based position `first` on."""
-    return f"jsonb_path_query_array({items}, '$[$first to last]', jsonb_build_object('first', {first}))"
-
-
-# Attended sessions of one patient between two instants: an index range scan, run only for the
-# patients a rule needs it for (the weeks after a recent discharge).
-_ATTENDED_BETWEEN = f"""
-    SELECT 'appointment'::text AS type, a.id, a.starts_at, a.attendance_status::text AS status
-    FROM aftercare_appointment a
-    WHERE a.patient_id = p.patient_id AND a.attendance_status IN {_ATTENDED}
-      AND a.starts_at >= {{since}} AND a.starts_at <= {{until}}
-    UNION ALL
-    SELECT 'group_session', gs.id, gs.starts_at, ga.status::text
-    FROM aftercare_groupattendance ga JOIN aftercare_groupsession gs ON gs.id = ga.session_id AND NOT gs.cancelled
-    WHERE ga.patient_id = p.patient_id AND ga.status IN {_ATTENDED}
-      AND gs.starts_at >= {{since}} AND gs.starts_at <= {{until}}
-"""
-
-_MICROSECOND = "interval '1 microsecond'"
-# A missed session within an early window: [the start day, the start day + days) in clinic time.
-_EARLY_WINDOW = f"""
-    SELECT start.day FROM unnest(p.early_days) AS start(day)
-    WHERE width_bucket({_local_midnight("start.day + " + _cfg("early_missed", "days"))} - {_MICROSECOND}, p.missed_at)
-        > width_bucket({_local_midnight("start.day")} - {_MICROSECOND}, p.missed_at)
-"""
-_EARLY_EVIDENCE = f"""
-    SELECT jsonb_agg(s.missed->(m.n::int - 1) ORDER BY m.n)
-    FROM unnest(p.missed_at) WITH ORDINALITY AS m(starts_at, n)
-    WHERE EXISTS (
-        SELECT 1 FROM unnest(p.early_days) AS start(day)
-        WHERE m.starts_at >= {_local_midnight("start.day")}
-          AND m.starts_at < {_local_midnight("start.day + " + _cfg("early_missed", "days"))}
-    )
-"""
-
-# Each rule's rows, with its evidence: one filtered scan of the per-patient results per rule.
-_FIRING = "\nUNION ALL\n".join(
-    f"SELECT p.patient_id, p.clinic_id, '{rule}' AS rule, p.{column} AS severity, {evidence} AS evidence "
-    f"FROM per p LEFT JOIN aftercare_risksummary s ON s.patient_id = p.patient_id WHERE p.{column} IS NOT NULL"
-    for rule, column, evidence in (
-        ("consecutive_missed", "cm", _slice("s.missed", "p.cm_first")),
-        ("missed_in_window", "win", _slice("s.missed", "p.win_first")),
-        ("early_missed", "early", f"({_EARLY_EVIDENCE})"),
-        ("medication_missed", "med", _slice("s.medication_missed", "p.med_first")),
-        ("no_contact", "no_contact", "coalesce(s.attended, '[]')"),
-        ("post_discharge_gap", "discharge", "coalesce(p.discharge_evidence, '[]')"),
-    )
-)
-
-# Every rule for every patient in scope, from the patients' risk summaries (see
-# aftercare/models/summary.py): per patient, each count is a binary search in a sorted timeline and
-# each evidence a slice of a JSON array, built only for a rule that fires.
-_RULES_SQL = f"""
+    `{patients}` and `{plans}` are left in for the scope (every patient, or the ones given)."""
+    rules = list(RULES.values())
+    ctes = {name: sql for rule in rules for name, sql in rule.ctes().items()}
+    columns = {name: sql for rule in rules for name, sql in rule.columns().items()}
+    joins = [join for rule in rules for join in rule.joins()]
+    firing = [
+        rule.firing()
+        or f"SELECT p.patient_id, p.clinic_id, '{rule.code}' AS rule, p.{rule.code} AS severity, "
+        f"{rule.evidence()} AS evidence "
+        f"FROM per p LEFT JOIN aftercare_risksummary s ON s.patient_id = p.patient_id WHERE p.{rule.code} IS NOT NULL"
+        for rule in rules
+    ]
+    extra = "".join(f"{name} AS ({sql}\n),\n" for name, sql in ctes.items())
+    added = "".join(f",\n           {sql} AS {name}" for name, sql in columns.items())
+    decided = ",\n           ".join(f"{rule.decides()} AS {rule.code}" for rule in rules)
+    union = "\nUNION ALL\n".join(firing)
+    return f"""
 CREATE TEMP TABLE risk_result ON COMMIT DROP AS
 WITH cfg AS MATERIALIZED (
     SELECT params.clinic_id, c.time_zone, (%(now)s AT TIME ZONE c.time_zone)::date AS today,
@@ -149,109 +100,27 @@ WITH cfg AS MATERIALIZED (
 ),
 p AS MATERIALIZED (
     SELECT pa.id AS patient_id, pa.status, pa.discharge_date, pa.intake_date, cfg.*,
-           s.attended_at, s.medication_attended_at, coalesce(s.missed_at, '{{{{}}}}') AS missed_at,
-           coalesce(s.medication_missed_at, '{{{{}}}}') AS medication_missed_at
+           s.attended_at, coalesce(s.attended_times, '{{}}') AS attended_times, s.medication_attended_at,
+           coalesce(s.missed_at, '{{}}') AS missed_at, coalesce(s.medication_missed_at, '{{}}') AS medication_missed_at
     FROM clinic_patient pa
     JOIN cfg ON cfg.clinic_id = pa.clinic_id
     LEFT JOIN aftercare_risksummary s ON s.patient_id = pa.id
     WHERE pa.status IN ('active', 'discharged') {{patients}}
 ),
-early AS (
-    -- Where "early" starts: the active plan's start and each of its medication starts.
-    SELECT pl.patient_id, array_agg(starts.day) AS days
-    FROM aftercare_aftercareplan pl
-    CROSS JOIN LATERAL (
-        SELECT pl.start_date
-        UNION ALL
-        SELECT act.medication_started_on FROM aftercare_planactivity act
-        WHERE act.plan_id = pl.id AND act.kind = 'medication'
-    ) AS starts(day)
-    WHERE pl.status = 'active' AND starts.day IS NOT NULL {{plans}}
-    GROUP BY pl.patient_id
-),
-discharge AS (
-    -- Attended sessions in the weeks after a recent discharge: read for those patients only.
-    SELECT p.patient_id, x.*
-    FROM p CROSS JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE x.starts_at < {
-    _local_midnight(f"p.discharge_date + 1 + {_cfg('post_discharge_gap', 'initiation_days')}")
-}) AS initiation_n,
-               count(*) AS engagement_n,
-               {_evidence("x")} AS evidence
-        FROM ({
-    _ATTENDED_BETWEEN.format(
-        since=_local_midnight("p.discharge_date"),
-        until=_local_midnight(f"p.discharge_date + 1 + {_cfg('post_discharge_gap', 'engagement_days')}"),
-    )
-}) AS x
-    ) AS x
-    WHERE p.status = 'discharged' AND p.discharge_date IS NOT NULL
-      AND p.today - p.discharge_date <= {_cfg("post_discharge_gap", "watch_days")}
-),
-counted AS (
-    SELECT p.*, early.days AS early_days,
-           width_bucket(coalesce(p.attended_at, '-infinity'), p.missed_at) AS cm_first,
-           width_bucket(%(now)s - {_days("missed_in_window", "days")}, p.missed_at) AS win_first,
-           width_bucket(coalesce(p.medication_attended_at, '-infinity'), p.medication_missed_at) AS med_first,
-           greatest(p.attended_at, {_local_midnight("p.intake_date")}) AS contact_since
-    FROM p LEFT JOIN early ON early.patient_id = p.patient_id
+{extra}counted AS (
+    SELECT p.*{added}
+    FROM p {" ".join(joins)}
 ),
 per AS MATERIALIZED (
-    SELECT p.patient_id, p.clinic_id, p.cm_first, p.win_first, p.med_first, p.missed_at, p.early_days,
-           p.time_zone, p.early_missed__days,
-           CASE WHEN cardinality(p.missed_at) - p.cm_first >= {_cfg("consecutive_missed", "high_at")} THEN 'high'
-                WHEN cardinality(p.missed_at) - p.cm_first >= {_cfg("consecutive_missed", "medium_at")} THEN 'medium'
-           END AS cm,
-           CASE WHEN cardinality(p.missed_at) - p.win_first >= {_cfg("missed_in_window", "count")} THEN 'medium'
-           END AS win,
-           CASE WHEN p.early_days IS NOT NULL AND EXISTS ({_EARLY_WINDOW}) THEN 'high' END AS early,
-           CASE WHEN cardinality(p.medication_missed_at) - p.med_first >= {_cfg("medication_missed", "count")}
-                THEN 'high' END AS med,
-           CASE WHEN p.status <> 'active' THEN NULL
-                WHEN %(now)s - p.contact_since > {_days("no_contact", "high_days")} THEN 'high'
-                WHEN %(now)s - p.contact_since >= {_days("no_contact", "medium_days")} THEN 'medium'
-           END AS no_contact,
-           CASE WHEN p.status <> 'discharged' OR p.discharge_date IS NULL
-                     OR p.today - p.discharge_date > {_cfg("post_discharge_gap", "watch_days")} THEN NULL
-                WHEN p.today > p.discharge_date + {_cfg("post_discharge_gap", "initiation_days")}
-                     AND coalesce(discharge.initiation_n, 0) = 0 THEN 'high'
-                WHEN p.today > p.discharge_date + {_cfg("post_discharge_gap", "engagement_days")}
-                     AND coalesce(discharge.engagement_n, 0) < {_cfg("post_discharge_gap", "engagement_sessions")}
-                     THEN 'medium'
-           END AS discharge,
-           discharge.evidence AS discharge_evidence
+    SELECT p.*,
+           {decided}
     FROM counted p
-    LEFT JOIN discharge ON discharge.patient_id = p.patient_id
-),
-group_events AS (
-    SELECT ga.patient_id, gs.group_id, gs.id, gs.starts_at, ga.status::text AS status, 'group_session'::text AS type
-    FROM aftercare_groupmembership gm
-    JOIN p ON p.patient_id = gm.patient_id
-    JOIN aftercare_groupsession gs ON gs.group_id = gm.group_id AND NOT gs.cancelled
-        AND gs.starts_at >= {_local_midnight("gm.joined_on")}
-    JOIN aftercare_groupattendance ga ON ga.session_id = gs.id AND ga.patient_id = gm.patient_id
-        AND ga.status IN ('attended', 'late', 'missed')
-    WHERE gm.left_on IS NULL
-),
-group_streaks AS (
-    SELECT e.patient_id, e.group_id, count(*) AS n, {_evidence("e")} AS evidence
-    FROM group_events e
-    WHERE e.status = 'missed' AND e.starts_at > coalesce((
-        SELECT max(l.starts_at) FROM group_events l
-        WHERE l.patient_id = e.patient_id AND l.group_id = e.group_id AND l.status IN {_ATTENDED}
-    ), '-infinity')
-    GROUP BY e.patient_id, e.group_id
 )
-{_FIRING}
-UNION ALL
-SELECT g.patient_id, p.clinic_id, 'group_dropout', 'medium',
-       jsonb_agg(item ORDER BY item->>'starts_at', item->>'id')
-FROM group_streaks g
-JOIN p ON p.patient_id = g.patient_id
-CROSS JOIN LATERAL jsonb_array_elements(g.evidence) AS item
-WHERE g.n >= {_cfg("group_dropout", "count")}
-GROUP BY g.patient_id, p.clinic_id
+{union}
 """
+
+
+_RULES_SQL = _rules_sql()
 
 _ACTIVE = "('open', 'acknowledged')"
 
@@ -307,11 +176,10 @@ WITH updated AS (
     UPDATE aftercare_riskflag f
     SET condition_met = false, evidence = '[]'::jsonb, evidence_updated_at = %(now)s
     FROM risk_diff d WHERE d.change = 'lapsed' AND f.id = d.flag_id AND f.status IN {_ACTIVE}
-    RETURNING f.id, f.severity
+    RETURNING f.id, f.severity, %(lapsed_notes)s::jsonb ->> f.rule AS note
 )
 INSERT INTO aftercare_riskflagevent (id, flag_id, kind, severity, evidence, condition_met, at, note)
-SELECT gen_random_uuid(), u.id, 'evidence_changed', u.severity, '[]'::jsonb, false, %(now)s,
-       'The rule no longer fires for this patient.'
+SELECT gen_random_uuid(), u.id, 'evidence_changed', u.severity, '[]'::jsonb, false, %(now)s, u.note
 FROM updated u
 """
 
@@ -419,6 +287,8 @@ def evaluate(
         "clinics": list(configs),
         "configs": [json.dumps(config) for config in configs.values()],
         "patients": ids,
+        # What each rule writes on a flag when it stops holding.
+        "lapsed_notes": json.dumps({code: rule.lapsed_note for code, rule in RULES.items()}),
     }
     scope = {
         "patients": "" if ids is None else "AND pa.id = ANY(%(patients)s::uuid[])",
@@ -446,7 +316,7 @@ def evaluate(
             params,
         )
         result.patients = cursor.fetchone()[0]
-        cursor.execute(_RULES_SQL.format(**scope), params)
+        cursor.execute(_RULES_SQL.replace("{patients}", scope["patients"]).replace("{plans}", scope["plans"]), params)
         firing = cursor.rowcount
         # Right after a first sweep the flags' statistics still say "a few hundred": the planner
         # would look up the patient of each of tens of thousands of flags one by one. Hash joins.

@@ -4,6 +4,7 @@ clinics' flags as 404, constant query counts, and the email about a high flag.""
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from aftercare.models import AttendanceStatus, FlagStatus, RiskFlag, RiskRule, RiskRuleSetting
 from aftercare.risk.engine import evaluate
+from aftercare.risk.rules import RULES as RISK_RULES
 from clinic.auth.scopes import SCOPES
 from clinic.models import Clinic, Patient, Role
 from tests.aftercare.factories import AppointmentFactory
@@ -151,6 +153,15 @@ def test_every_rule_is_listed_with_its_basis_and_thresholds(ehr_a: Persona) -> N
     assert set(rules) == set(RiskRule.values)
     assert rules["no_contact"]["thresholds"] == {"medium_days": 30, "high_days": 37}
     assert "Ker et al." in rules["no_contact"]["basis"]
+    for code, rule in RISK_RULES.items():
+        # Each names its source (a publication with its year, or a measure's steward) and its stage.
+        assert re.search(r"\b(19|20)\d\d\b|NCQA", rules[code]["basis"]), code
+        assert (rules[code]["basis"], rules[code]["stage"], rules[code]["title"]) == (
+            rule.basis,
+            rule.stage.value,
+            rule.label,
+        )
+    assert rules["post_discharge_gap"]["thresholds"]["initiation_days"] == 7  # HEDIS FUI, not IET's 14
 
 
 def test_an_admin_tunes_a_rule_and_bad_thresholds_are_named(ehr_a: Persona, make_staff: Any) -> None:

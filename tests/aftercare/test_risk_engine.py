@@ -170,8 +170,10 @@ def expected(patient: Any, events: list[Event]) -> dict[tuple[str, str], tuple[s
         e for e in counted
         if e.missed and any(s is not None and s <= e.starts_at.date() < s + datetime.timedelta(days=30) for s in starts)
     ]  # fmt: skip
-    if early:
-        found["early_missed"] = ("high", early)
+    # Re-engaged: 2 sessions attended after the last early miss end it; 2 early misses are high.
+    reengaged = early and len([e for e in counted if e.attended and e.starts_at > max(x.starts_at for x in early)]) >= 2
+    if early and not reengaged:
+        found["early_missed"] = ("high" if len(early) >= 2 else "medium", early)
     medication = _streak([e for e in counted if e.medication])
     if len(medication) >= 3:
         found["medication_missed"] = ("high", medication)
@@ -190,10 +192,11 @@ def expected(patient: Any, events: list[Event]) -> dict[tuple[str, str], tuple[s
         def within(days: int) -> list[Event]:
             return [e for e in attended if day <= e.starts_at.date() <= day + datetime.timedelta(days=days)]
 
-        if day + datetime.timedelta(days=14) < TODAY and not within(14):
-            found["post_discharge_gap"] = ("high", within(34))
-        elif day + datetime.timedelta(days=34) < TODAY and len(within(34)) < 2:
-            found["post_discharge_gap"] = ("medium", within(34))
+        # HEDIS FUI: follow-up within 7 days, and 2 sessions within 30.
+        if day + datetime.timedelta(days=7) < TODAY and not within(7):
+            found["post_discharge_gap"] = ("high", within(30))
+        elif day + datetime.timedelta(days=30) < TODAY and len(within(30)) < 2:
+            found["post_discharge_gap"] = ("medium", within(30))
     dropout = _streak([e for e in counted if e.in_group])
     if len(dropout) >= 3:
         found["group_dropout"] = ("medium", dropout)

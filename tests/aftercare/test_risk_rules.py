@@ -22,6 +22,7 @@ from aftercare.models import (
     RiskRule,
 )
 from aftercare.risk.engine import evaluate
+from aftercare.risk.wording import flag_reason
 from clinic.models import Clinic, Patient, PatientStatus
 from tests.aftercare.factories import (
     ActivityFactory,
@@ -130,7 +131,7 @@ def test_missed_in_window_counts_misses_within_30_days_in_a_row_or_not(patient: 
 # -- early_missed -------------------------------------------------------------------------------
 
 
-def test_a_miss_in_the_first_30_days_of_the_plan_is_high(patient: Patient) -> None:
+def test_a_miss_in_the_first_30_days_of_the_plan_is_medium_and_a_second_high(patient: Patient) -> None:
     PlanFactory.create(patient=patient, start_date=NOW.date() - datetime.timedelta(days=40))
     session(patient, 5, A.ATTENDED)
     session(patient, 10, A.MISSED)  # the plan's day 31 (days 1 to 30 are early)
@@ -141,11 +142,34 @@ def test_a_miss_in_the_first_30_days_of_the_plan_is_high(patient: Patient) -> No
     sweep()
     sweep()
     (flag,) = flags(RiskRule.EARLY_MISSED)
-    assert flag.severity == "high"
-    assert len(flag.evidence) == 1
+    assert (flag.severity, len(flag.evidence)) == ("medium", 1)
+    assert flag_reason(flag.rule, flag.evidence).startswith("Missed 1 early in aftercare: ")
+
+    session(patient, 12, A.LATE_CANCELLED)  # day 29: a second early miss, still not re-engaged
+    sweep(NOW + datetime.timedelta(minutes=1))
+    (escalated,) = flags(RiskRule.EARLY_MISSED)
+    assert (escalated.pk, escalated.severity, len(escalated.evidence)) == (flag.pk, "high", 2)
 
 
-def test_a_miss_in_the_first_30_days_of_a_medication_start_is_high(patient: Patient) -> None:
+def test_an_early_miss_stops_holding_once_the_patient_has_attended_two_sessions_since(patient: Patient) -> None:
+    PlanFactory.create(patient=patient, start_date=NOW.date() - datetime.timedelta(days=20))
+    session(patient, 15, A.MISSED)
+    session(patient, 10, A.ATTENDED)  # one since: one short
+    sweep()
+    (flag,) = flags(RiskRule.EARLY_MISSED)
+    assert (flag.severity, flag.condition_met) == ("medium", True)
+
+    session(patient, 5, A.LATE)  # two since: re-engaged
+    sweep(NOW + datetime.timedelta(minutes=1))
+    (flag,) = flags(RiskRule.EARLY_MISSED)
+    assert flag.condition_met is False
+    assert list(flag.events.all())[-1].note.startswith("Re-engaged: sessions attended since the last early miss")
+    sweep(NOW + datetime.timedelta(minutes=2))
+    assert flags(RiskRule.EARLY_MISSED) == [flag]
+    assert flag.events.count() == 2
+
+
+def test_a_miss_in_the_first_30_days_of_a_medication_start_is_flagged(patient: Patient) -> None:
     plan = PlanFactory.create(patient=patient, start_date=NOW.date() - datetime.timedelta(days=300))
     activity = ActivityFactory.create(plan=plan, kind=ActivityKind.MEDICATION, medication="buprenorphine")
     session(patient, 3, A.MISSED)
@@ -155,7 +179,7 @@ def test_a_miss_in_the_first_30_days_of_a_medication_start_is_high(patient: Pati
     activity.medication_started_on = NOW.date() - datetime.timedelta(days=10)
     activity.save()
     sweep()
-    assert [flag.severity for flag in flags(RiskRule.EARLY_MISSED)] == ["high"]
+    assert [flag.severity for flag in flags(RiskRule.EARLY_MISSED)] == ["medium"]
 
 
 # -- medication_missed --------------------------------------------------------------------------
@@ -211,12 +235,13 @@ def discharge(patient: Patient, days_ago: int) -> None:
     )
 
 
-def test_discharged_15_days_ago_with_nothing_attended_is_high_without_new_attendance(patient: Patient) -> None:
-    discharge(patient, 14)
+def test_discharged_8_days_ago_with_nothing_attended_is_high_without_new_attendance(patient: Patient) -> None:
+    """HEDIS FUI: a follow-up visit within 7 days of discharge."""
+    discharge(patient, 7)
     sweep()
     assert flags(RiskRule.POST_DISCHARGE_GAP) == []
 
-    discharge(patient, 15)
+    discharge(patient, 8)
     sweep()
     sweep()
     (flag,) = flags(RiskRule.POST_DISCHARGE_GAP)
@@ -224,16 +249,18 @@ def test_discharged_15_days_ago_with_nothing_attended_is_high_without_new_attend
     assert flags(RiskRule.NO_CONTACT) == []  # that rule watches active patients
 
 
-def test_post_discharge_engagement_needs_two_sessions_within_34_days(patient: Patient) -> None:
-    discharge(patient, 35)
-    session(patient, 30, A.ATTENDED)
+def test_post_discharge_engagement_needs_two_sessions_within_30_days(patient: Patient) -> None:
+    """HEDIS FUI: two follow-up visits within 30 days of discharge."""
+    discharge(patient, 31)
+    session(patient, 27, A.ATTENDED)
     sweep()
     (flag,) = flags(RiskRule.POST_DISCHARGE_GAP)
     assert flag.severity == "medium"
+    assert flag_reason(flag.rule, flag.evidence).startswith("Only 1 attended since discharge: ")
 
     other = PatientFactory.create(clinic=patient.clinic)
-    discharge(other, 35)
-    session(other, 30, A.ATTENDED)
+    discharge(other, 31)
+    session(other, 27, A.ATTENDED)
     session(other, 20, A.LATE)
     sweep()
     assert [flag.patient_id for flag in flags(RiskRule.POST_DISCHARGE_GAP)] == [patient.pk]
