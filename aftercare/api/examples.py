@@ -386,12 +386,12 @@ _DRUG_SCREEN_FIELDS = {
     "specimen": "urine",
     "panel": "12-panel + fentanyl",
     "notes": "Benzodiazepine prescribed for a short course.",
-    "results": _SCREEN_RESULTS,
+    "analyte_results": _SCREEN_RESULTS,
 }
 DRUG_SCREEN = {
     "id": DRUG_SCREEN_ID,
     **_DRUG_SCREEN_FIELDS,
-    "results": [
+    "analyte_results": [
         {"analyte": "benzodiazepines", "result": "positive", "expected": True, "expected_stated": True},
         {"analyte": "buprenorphine", "result": "positive", "expected": True, "expected_stated": False},
         {"analyte": "fentanyl", "result": "negative", "expected": True, "expected_stated": False},

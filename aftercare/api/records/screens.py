@@ -62,7 +62,9 @@ class DrugScreenSerializer(serializers.ModelSerializer[DrugScreen]):
     panel = StrictCharField(
         max_length=100, required=False, allow_blank=True, help_text='The panel run, e.g. "12-panel + fentanyl".'
     )
-    results = DrugScreenResultSerializer(  # type: ignore[call-arg]
+    # Not `results`: that is the list envelope's key, which the access log and ETags read as a page.
+    analyte_results = DrugScreenResultSerializer(  # type: ignore[call-arg]
+        source="results",
         many=True,
         required=False,
         max_length=len(Analyte.values),
@@ -79,7 +81,7 @@ class DrugScreenSerializer(serializers.ModelSerializer[DrugScreen]):
             "specimen",
             "panel",
             "notes",
-            "results",
+            "analyte_results",
             *RECORD_READ_ONLY[1:],
         ]
         read_only_fields = RECORD_READ_ONLY
@@ -122,9 +124,11 @@ class DrugScreenViewSet(RecordViewSet):
         return drug_screen_list(clinic=clinic)
 
     def service_fields(self, body: dict[str, Any]) -> dict[str, Any]:
-        if "results" in body:
-            body = {**body, "results": [ResultInput(**item) for item in body["results"]]}
-        return body
+        # Validated under the field's source, `results` (the model's related name).
+        fields = dict(body)
+        if "results" in fields:
+            fields["analyte_results"] = [ResultInput(**item) for item in fields.pop("results")]
+        return fields
 
     upsert = upsert_documented(tag="drug-screens", noun="drug screen", serializer=DrugScreenSerializer)
 

@@ -76,12 +76,12 @@ def result_expected(*, analyte: str, result: str, medications: frozenset[str]) -
 def _check_results(errors: dict[str, str], results: Sequence[ResultInput]) -> None:
     twice = sorted(analyte for analyte, count in Counter(item.analyte for item in results).items() if count > 1)
     if twice:
-        errors["results"] = f"Each analyte appears once in a screen: {', '.join(twice)} appears more than once."
+        errors["analyte_results"] = f"Each analyte appears once in a screen: {', '.join(twice)} appears more than once."
     for item in results:
         if item.analyte not in Analyte.values:
-            errors["results"] = f"Unknown analyte: {item.analyte}."
+            errors["analyte_results"] = f"Unknown analyte: {item.analyte}."
         elif item.result not in ScreenResult.values:
-            errors["results"] = f"Unknown result: {item.result}."
+            errors["analyte_results"] = f"Unknown result: {item.result}."
 
 
 def _write_results(screen: DrugScreen, results: Sequence[ResultInput]) -> None:
@@ -115,7 +115,7 @@ def drug_screen_create(
     by: Caller,
     patient: Patient,
     collected_on: datetime.date,
-    results: Sequence[ResultInput] = (),
+    analyte_results: Sequence[ResultInput] = (),
     specimen: str = "urine",
     panel: str = "",
     notes: str = "",
@@ -134,7 +134,7 @@ def drug_screen_create(
         external_id=external_id,
         now=now,
     )
-    _check_results(errors, results)
+    _check_results(errors, analyte_results)
     raise_if(errors)
     screen = DrugScreen(
         clinic=by.clinic,
@@ -148,7 +148,7 @@ def drug_screen_create(
     )
     full_clean(screen)
     save_checked(screen)
-    _write_results(screen, results)
+    _write_results(screen, analyte_results)
     risk_evaluate_after_commit([patient.pk])
     return screen
 
@@ -160,14 +160,14 @@ def drug_screen_update(
     by: Caller,
     patient: Patient | Unset = UNSET,
     collected_on: datetime.date | Unset = UNSET,
-    results: Sequence[ResultInput] | Unset = UNSET,
+    analyte_results: Sequence[ResultInput] | Unset = UNSET,
     specimen: str | Unset = UNSET,
     panel: str | Unset = UNSET,
     notes: str | Unset = UNSET,
     external_id: str | Unset = UNSET,
     now: datetime.datetime | None = None,
 ) -> DrugScreen:
-    """Correct a screen's details; `results`, when given, replace its results. A screen entered in
+    """Correct a screen's details; `analyte_results`, when given, replace its results. A screen entered in
     error cannot change (409)."""
     fresh = locked(screen)
     if not isinstance(patient, Unset) and patient.pk != fresh.patient_id:
@@ -190,17 +190,17 @@ def drug_screen_update(
         external_id=fresh.external_id,
         now=now,
     )
-    if not isinstance(results, Unset):
-        _check_results(errors, results)
+    if not isinstance(analyte_results, Unset):
+        _check_results(errors, analyte_results)
     raise_if(errors)
     if changed:
         full_clean(fresh)
         save_checked(fresh, update_fields=changed)
-    if not isinstance(results, Unset):
-        _write_results(fresh, results)
+    if not isinstance(analyte_results, Unset):
+        _write_results(fresh, analyte_results)
         if not changed:
             fresh.save(update_fields=["updated_at"])  # a client syncing by updated_at sees new results
-    if changed or not isinstance(results, Unset):
+    if changed or not isinstance(analyte_results, Unset):
         risk_evaluate_after_commit([fresh.patient_id])
     return fresh
 
