@@ -573,6 +573,13 @@ def test_reads_and_writes_are_in_the_access_log(ehr_a: Persona, name: str) -> No
     assert (viewed.action, viewed.patient_ids) == ("view", [patient.pk])
 
 
+def test_options_on_a_collection_that_takes_put_describes_it(ehr_a: Persona) -> None:
+    for url in ("/api/v1/patients/", *(resource.url for resource in RESOURCES.values())):
+        response = ehr_a.api.options(url)
+        assert response.status_code == 200, (url, response.content)
+        assert "POST" in response.json()["actions"]
+
+
 def test_the_schema_documents_each_resource_its_scopes_and_its_errors(db: None) -> None:
     schema = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     for resource in RESOURCES.values():
