@@ -237,7 +237,7 @@ def test_put_by_external_id_creates_then_replaces_never_duplicates(ehr_a: Person
     assert replaced.json()["id"] == created.json()["id"]
     assert replaced.json()["notes"] == ""  # a replacement, not a merge
     assert replaced.json()[resource.day_field] == _day(3)
-    assert resource.model._default_manager.count() == 1  # type: ignore[attr-defined]
+    assert resource.model._default_manager.count() == 1
     # A POST with a known external_id is refused by name; PUT is the upsert.
     assert _attrs(ehr_a.api.post(resource.url, resource.body(patient, external_id="SRC-1"), format="json")) == {
         "external_id"
@@ -275,7 +275,7 @@ def test_the_same_idempotency_key_replays_the_first_answer(ehr_a: Persona, name:
         resource.url, resource.body(patient, days_ago=2), format="json", HTTP_IDEMPOTENCY_KEY="k-1"
     )
     assert changed.status_code == 422
-    assert resource.model._default_manager.count() == 1  # type: ignore[attr-defined]
+    assert resource.model._default_manager.count() == 1
     assert _evaluations(patient) == 1
 
 
@@ -315,7 +315,7 @@ def test_a_future_day_or_another_clinics_patient_is_a_400_naming_the_field(
     assert _attrs(ehr_a.api.post(resource.url, resource.body(mine, external_id="x" * 65), format="json")) == {
         "external_id"
     }
-    assert not resource.model._default_manager.exists()  # type: ignore[attr-defined]
+    assert not resource.model._default_manager.exists()
     assert not OutboxMessage.objects.exists()
 
 
@@ -517,7 +517,7 @@ def test_every_route_needs_its_scope(ehr_a: Persona, make_client: Any, name: str
     ):
         assert response.status_code == 403
         assert resource.write in response.json()["errors"][0]["detail"]
-    assert resource.model._default_manager.count() == 1  # type: ignore[attr-defined]
+    assert resource.model._default_manager.count() == 1
     only_read = make_client(ehr_a.clinic, [resource.read])
     assert only_read.api.get(resource.url).status_code == 200
     assert only_read.api.get(detail).status_code == 200
@@ -553,7 +553,7 @@ def test_care_staff_write_the_auditor_reads_front_desk_neither(clinic_a: Clinic,
     )
     assert front_desk.api.patch(detail, resource.patch, format="json").status_code == 403
     assert front_desk.api.post(f"{detail}entered-in-error/", {"reason": "x"}, format="json").status_code == 403
-    assert resource.model._default_manager.count() == 3  # type: ignore[attr-defined]
+    assert resource.model._default_manager.count() == 3
 
 
 # -- access log and schema ----------------------------------------------------------------------

@@ -61,7 +61,7 @@ def _records(patient: Patient) -> dict[str, Any]:
     }
 
 
-FORMS = {
+FORMS: dict[str, dict[str, Any]] = {
     "care-transitions": {
         "transition-direction": "discharged",
         "transition-level_of_care": "intensive_outpatient",
@@ -125,7 +125,7 @@ def test_a_clinician_records_one_and_comes_back_to_the_patient_page(staff_client
     response = client.post(f"/patients/{patient.pk}/{kind}/new/", _form(kind, _day(1)))
     assert response.status_code == 302, response.content
     assert response["Location"] == f"/patients/{patient.pk}/#{kind}"
-    made = MODELS[kind]._default_manager.get()  # type: ignore[attr-defined]
+    made = MODELS[kind]._default_manager.get()
     assert (made.patient_id, made.recorded_by_id, made.recorded_by_client_id) == (patient.pk, user.pk, None)
     assert OutboxMessage.objects.filter(payload__patient_ids=[str(patient.pk)]).count() == 1
     event = AccessEvent.objects.filter(action="create").get()
@@ -151,7 +151,7 @@ def test_a_future_day_is_refused_next_to_its_field_and_writes_nothing(staff_clie
     response = client.post(f"/patients/{patient.pk}/{kind}/new/", _form(kind, _day(-2)))
     assert response.status_code == 200
     assert f'id="id_{DAY_FIELD[kind]}_error"' in response.content.decode()
-    assert not MODELS[kind]._default_manager.exists()  # type: ignore[attr-defined]
+    assert not MODELS[kind]._default_manager.exists()
     assert not OutboxMessage.objects.exists()
 
 
@@ -213,8 +213,8 @@ def test_another_clinics_patient_or_record_is_the_404_page(staff_client: StaffCl
     assert (
         client.post(f"/patients/{other.pk}/{kind}/{my_record.pk}/entered-in-error/", {"reason": "x"}).status_code == 404
     )
-    assert MODELS[kind]._default_manager.filter(clinic=mine).count() == 1  # type: ignore[attr-defined]
-    assert not MODELS[kind]._default_manager.filter(entered_in_error=True).exists()  # type: ignore[attr-defined]
+    assert MODELS[kind]._default_manager.filter(clinic=mine).count() == 1
+    assert not MODELS[kind]._default_manager.filter(entered_in_error=True).exists()
     assert AccessEvent.objects.filter(action="denied").count() == 5
 
 
@@ -239,7 +239,7 @@ def test_front_desk_sees_none_of_it_and_the_auditor_reads_without_forms(staff_cl
     assert "Record a" not in page
     assert auditor.post(f"/patients/{patient.pk}/{kind}/new/", _form(kind, _day(1))).status_code == 403
     assert auditor.post(error_url, {"reason": "x"}).status_code == 403
-    assert MODELS[kind]._default_manager.count() == 1  # type: ignore[attr-defined]
+    assert MODELS[kind]._default_manager.count() == 1
     target.refresh_from_db()
     assert target.entered_in_error is False
     for role in (Role.ADMIN, Role.CASE_MANAGER):
