@@ -172,6 +172,15 @@ class Kind:
     def object_type(self) -> str:
         return f"dashboard.{self.slug.replace('-', '_')}"
 
+    @property
+    def new_url(self) -> str:
+        """The name of the route that records one (and of the error route, below)."""
+        return f"patient_{self.slug.replace('-', '_')}_new"
+
+    @property
+    def error_url(self) -> str:
+        return f"patient_{self.slug.replace('-', '_')}_error"
+
 
 def _create_transition(by: Caller, patient: Patient, form: forms.Form) -> ClinicalRecord:
     return care_transition_create(by=by, patient=patient, **form.cleaned_data)
@@ -252,6 +261,8 @@ def record_sections(caller: Caller, patient: Patient) -> list[dict[str, Any]]:
                 if can_write
                 else None,
                 "can_write": can_write,
+                "new_url": f"dashboard:{kind.new_url}",
+                "error_url": f"dashboard:{kind.error_url}",
             }
         )
     return sections
@@ -268,7 +279,14 @@ def _form_page(request: HttpRequest, kind: Kind, patient: Patient, form: forms.F
     return show(
         request,
         "dashboard/patients/record_form.html",
-        {"patient": patient, "kind": kind, "form": form, **extra},
+        {
+            "patient": patient,
+            "kind": kind,
+            "form": form,
+            "new_url": f"dashboard:{kind.new_url}",
+            "error_url": f"dashboard:{kind.error_url}",
+            **extra,
+        },
         object_type=kind.object_type,
         object_ids=[patient.pk],
         patient_ids=[patient.pk],
