@@ -38,14 +38,16 @@ class ReleaseContent:
 
 Provider = Callable[[Patient, frozenset[str]], Released]
 
-# The API scope a caller must hold to release a category: a release is also a read.
-CATEGORY_READ_SCOPES: dict[str, str] = {
-    DisclosureCategory.DEMOGRAPHICS: "patients:read",
-    DisclosureCategory.ENROLLMENT: "patients:read",
-    DisclosureCategory.ATTENDANCE: "schedule:read",
-    DisclosureCategory.PLAN: "plans:read",
-    DisclosureCategory.MEDICATION: "plans:read",
-    DisclosureCategory.RISK_FLAGS: "flags:read",
+# The API scopes a caller must hold to release a category: a release is also a read of every
+# record the category holds (enrollment holds care transitions; medication, MAT events).
+CATEGORY_READ_SCOPES: dict[str, tuple[str, ...]] = {
+    DisclosureCategory.DEMOGRAPHICS: ("patients:read",),
+    DisclosureCategory.ENROLLMENT: ("patients:read", "transitions:read"),
+    DisclosureCategory.ATTENDANCE: ("schedule:read",),
+    DisclosureCategory.PLAN: ("plans:read",),
+    DisclosureCategory.MEDICATION: ("plans:read", "medication:read"),
+    DisclosureCategory.RISK_FLAGS: ("flags:read",),
+    DisclosureCategory.DRUG_SCREENS: ("screens:read",),
 }
 
 
@@ -79,6 +81,21 @@ _providers: dict[str, Provider] = {
 }
 
 
+# Parts an app adds to a category whose data `clinic` provides (care transitions in enrollment),
+# by category and key: the part's data goes under that key of the category's data.
+_parts: dict[str, dict[str, Provider]] = {}
+
+
+def release_part_register(category: str, key: str, provider: Provider) -> None:
+    """Add `key` to the data of a category `clinic` provides (a dict), from an app's own records."""
+    if category not in DisclosureCategory.values:
+        raise ImproperlyConfigured(f"{category!r} is not a disclosure category.")
+    current = _parts.setdefault(category, {}).get(key)
+    if current is not None and current is not provider:
+        raise ImproperlyConfigured(f"The part {key!r} of {category!r} already has a provider.")
+    _parts[category][key] = provider
+
+
 def release_provider_register(category: str, provider: Provider) -> None:
     if category not in DisclosureCategory.values:
         raise ImproperlyConfigured(f"{category!r} is not a disclosure category.")
@@ -96,8 +113,15 @@ def release_unavailable(categories: Collection[str]) -> list[str]:
 def release_data(*, patient: Patient, categories: Collection[str]) -> ReleaseContent:
     """The patient's data in exactly these categories, keyed by category, and what was left out."""
     released = frozenset(categories)
-    parts = {category: _providers[category](patient, released) for category in sorted(released)}
-    return ReleaseContent(
-        data={category: part.data for category, part in parts.items()},
-        withheld={category: part.withheld for category, part in parts.items() if part.withheld},
-    )
+    data: dict[str, Any] = {}
+    withheld: dict[str, int] = {}
+    for category in sorted(released):
+        part = _providers[category](patient, released)
+        data[category], left_out = part.data, part.withheld
+        for key, provider in sorted(_parts.get(category, {}).items()):
+            extra = provider(patient, released)
+            data[category] = {**data[category], key: extra.data}
+            left_out += extra.withheld
+        if left_out:
+            withheld[category] = left_out
+    return ReleaseContent(data=data, withheld=withheld)

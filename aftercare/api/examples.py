@@ -8,6 +8,9 @@ against the schema of its own request or response.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from drf_spectacular.utils import OpenApiExample
 
 from aftercare.risk.rules import RULES
@@ -25,6 +28,9 @@ MEETING_ID = "3c2d1e0f-9a8b-4c7d-a6e5-f4a3b2c1d0e9"
 FLAG_ID = "8d9e0f1a-2b3c-4d4e-9f6a-7b8c9d0e1f2a"
 OUTREACH_ID = "b2c3d4e5-f6a7-4b8c-9d0e-f1a2b3c4d5e6"
 REMINDER_ID = "f1e2d3c4-b5a6-4978-8a9b-c0d1e2f3a4b5"
+TRANSITION_ID = "c3d4e5f6-a7b8-4c9d-8e0f-a1b2c3d4e5f6"
+MEDICATION_EVENT_ID = "d4e5f6a7-b8c9-4d0e-9f1a-b2c3d4e5f6a7"
+DRUG_SCREEN_ID = "e5f6a7b8-c9d0-4e1f-8a2b-c3d4e5f6a7b8"
 SECOND_PATIENT_ID = "6d7e8f9a-0b1c-4d2e-b3f4-a5b6c7d8e9f0"
 
 # -- plans ----------------------------------------------------------------------------------------
@@ -334,6 +340,85 @@ RISK_RULE = {
 }
 TUNED_RISK_RULE = {**RISK_RULE, "thresholds": {**_NO_CONTACT.defaults(), "medium_days": 21}}
 
+# -- clinical records: care transitions, medication events, drug screens --------------------------
+
+_RECORDED = {
+    "recorded_by": None,
+    "recorded_by_client": CLIENT_ID,
+    "entered_in_error": False,
+    "entered_in_error_reason": "",
+    "entered_in_error_at": None,
+    "created_at": "2026-11-02T14:05:00Z",
+    "updated_at": "2026-11-02T14:05:00Z",
+}
+_ERROR_REASON = "Recorded for the wrong patient."
+_ERROR = {"entered_in_error": True, "entered_in_error_reason": _ERROR_REASON, "updated_at": "2026-11-03T09:00:00Z"}
+_ERROR_AT = {"entered_in_error_at": "2026-11-03T09:00:00Z"}
+
+_TRANSITION_FIELDS = {
+    "patient": PATIENT_ID,
+    "external_id": "ADT-88213",
+    "direction": "entered_aftercare",
+    "level_of_care": "residential",
+    "occurred_on": "2026-11-02",
+    "source": "Example Valley Residential",
+    "notes": "Stepped down after 28 days; first outpatient visit booked.",
+}
+TRANSITION = {"id": TRANSITION_ID, **_TRANSITION_FIELDS, **_RECORDED}
+
+_MEDICATION_EVENT_FIELDS = {
+    "patient": PATIENT_ID,
+    "external_id": "DISP-552190",
+    "medication": "buprenorphine",
+    "kind": "take_home_dispensed",
+    "occurred_on": "2026-11-02",
+    "days_covered": 7,
+    "dose_mg": "16.00",
+    "notes": "",
+}
+MEDICATION_EVENT = {"id": MEDICATION_EVENT_ID, **_MEDICATION_EVENT_FIELDS, **_RECORDED}
+
+_SCREEN_RESULTS = [
+    {"analyte": "buprenorphine", "result": "positive"},
+    {"analyte": "fentanyl", "result": "negative"},
+    {"analyte": "benzodiazepines", "result": "positive", "expected": True},
+]
+_DRUG_SCREEN_FIELDS = {
+    "patient": PATIENT_ID,
+    "external_id": "LAB-2026-114502",
+    "collected_on": "2026-11-02",
+    "specimen": "urine",
+    "panel": "12-panel + fentanyl",
+    "notes": "Benzodiazepine prescribed for a short course.",
+    "analyte_results": _SCREEN_RESULTS,
+}
+DRUG_SCREEN = {
+    "id": DRUG_SCREEN_ID,
+    **_DRUG_SCREEN_FIELDS,
+    "analyte_results": [
+        {"analyte": "benzodiazepines", "result": "positive", "expected": True, "expected_stated": True},
+        {"analyte": "buprenorphine", "result": "positive", "expected": True, "expected_stated": False},
+        {"analyte": "fentanyl", "result": "negative", "expected": True, "expected_stated": False},
+    ],
+    **_RECORDED,
+}
+
+
+def _record_examples(
+    name: str, plural: str, fields: Mapping[str, Any], read: Mapping[str, Any], patch: Mapping[str, Any]
+) -> dict[str, list[OpenApiExample]]:
+    """The examples of one record resource's operations."""
+    upsert = {key: value for key, value in fields.items() if key != "external_id"}
+    return {
+        f"{plural}_list": [response(read)],
+        f"{name}_create": [request(fields), response(read)],
+        f"{name}_retrieve": [response(read)],
+        f"{name}_partial_update": [request(patch), response({**read, **patch})],
+        f"{name}_upsert": [request(upsert), response(read)],
+        f"{name}_entered_in_error": [request({"reason": _ERROR_REASON}), response({**read, **_ERROR, **_ERROR_AT})],
+    }
+
+
 # -- dashboard ------------------------------------------------------------------------------------
 
 SUMMARY = {
@@ -434,6 +519,14 @@ EXAMPLES: dict[str, list[OpenApiExample]] = {
     "outreach_attempt_retrieve": [response(OUTREACH)],
     "reminders_list": [response(REMINDER)],
     "reminder_retrieve": [response(REMINDER)],
+    # clinical records
+    **_record_examples(
+        "care_transition", "care_transitions", _TRANSITION_FIELDS, TRANSITION, {"level_of_care": "inpatient"}
+    ),
+    **_record_examples(
+        "medication_event", "medication_events", _MEDICATION_EVENT_FIELDS, MEDICATION_EVENT, {"days_covered": 6}
+    ),
+    **_record_examples("drug_screen", "drug_screens", _DRUG_SCREEN_FIELDS, DRUG_SCREEN, {"panel": "12-panel"}),
     # dashboard
     "dashboard_summary": [response(SUMMARY)],
     "caseload_list": [response(CASELOAD_ENTRY)],

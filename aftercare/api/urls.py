@@ -4,6 +4,9 @@ from aftercare.api.flags import FlagViewSet, RiskRuleViewSet
 from aftercare.api.groups import GroupSessionViewSet, OutsideMeetingViewSet, SupportGroupViewSet
 from aftercare.api.outreach import OutreachAttemptViewSet
 from aftercare.api.plans import PlanViewSet
+from aftercare.api.records.medication import MedicationEventViewSet
+from aftercare.api.records.screens import DrugScreenViewSet
+from aftercare.api.records.transitions import CareTransitionViewSet
 from aftercare.api.reminders import ReminderViewSet
 from aftercare.api.series import SeriesViewSet
 from clinic.api.views import Router
@@ -19,6 +22,9 @@ router.register("reminders", ReminderViewSet, basename="reminder")
 router.register("flags", FlagViewSet, basename="flag")
 router.register("risk-rules", RiskRuleViewSet, basename="risk-rule")
 router.register("outreach-attempts", OutreachAttemptViewSet, basename="outreach-attempt")
+router.register("care-transitions", CareTransitionViewSet, basename="care-transition")
+router.register("medication-events", MedicationEventViewSet, basename="medication-event")
+router.register("drug-screens", DrugScreenViewSet, basename="drug-screen")
 router.register("dashboard", DashboardViewSet, basename="dashboard")
 
 urlpatterns = router.urls

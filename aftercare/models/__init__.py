@@ -28,6 +28,18 @@ from aftercare.models.groups import GroupAttendance, GroupMembership, GroupSessi
 from aftercare.models.outbox import OutboxKind, OutboxMessage
 from aftercare.models.outreach import OutreachAttempt, OutreachChannel, OutreachOutcome
 from aftercare.models.plans import AftercarePlan, PlanActivity
+from aftercare.models.records import (
+    Analyte,
+    CareTransition,
+    DrugScreen,
+    DrugScreenResult,
+    LevelOfCare,
+    MedicationEvent,
+    MedicationEventKind,
+    ScreenResult,
+    Specimen,
+    TransitionDirection,
+)
 from aftercare.models.reminders import DigestSent, Reminder, ReminderKind, ReminderStatus
 from aftercare.models.summary import RiskSummary
 
@@ -38,11 +50,15 @@ __all__ = [
     "SEVERITY_RANK",
     "ActivityKind",
     "AftercarePlan",
+    "Analyte",
     "Appointment",
     "AppointmentSeries",
     "AttendanceRecord",
     "AttendanceStatus",
+    "CareTransition",
     "DigestSent",
+    "DrugScreen",
+    "DrugScreenResult",
     "FlagEventKind",
     "FlagStatus",
     "FrequencyPeriod",
@@ -50,7 +66,10 @@ __all__ = [
     "GroupAttendanceStatus",
     "GroupMembership",
     "GroupSession",
+    "LevelOfCare",
     "Medication",
+    "MedicationEvent",
+    "MedicationEventKind",
     "OutboxKind",
     "OutboxMessage",
     "OutreachAttempt",
@@ -68,9 +87,12 @@ __all__ = [
     "RiskRule",
     "RiskRuleSetting",
     "RiskSummary",
+    "ScreenResult",
     "Severity",
+    "Specimen",
     "SupportGroup",
     "SupportGroupKind",
+    "TransitionDirection",
     "TriggerCategory",
     "WellnessKind",
 ]

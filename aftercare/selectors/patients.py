@@ -227,6 +227,9 @@ _MODEL_NAMES = {
     "aftercare.GroupAttendance": "Group attendance",
     "aftercare.OutsideMeeting": "Outside meeting",
     "aftercare.RiskFlag": "Risk flag",
+    "aftercare.CareTransition": "Care transition",
+    "aftercare.MedicationEvent": "Medication event",
+    "aftercare.DrugScreen": "Drug screen",
 }
 _CHANGES = {"insert": "created", "update": "changed", "delete": "removed"}
 _QUIET_FIELDS = {"updated_at", "created_at"}

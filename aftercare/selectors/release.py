@@ -2,7 +2,9 @@
 
 Only what the category names: no free-text notes, no ids of other records, no staff identities.
 Medication-assisted treatment is its own category, so a release of attendance or of the plan
-leaves medication visits and MAT activities out unless `medication` is released too.
+leaves medication visits and MAT activities out unless `medication` is released too; it carries the
+MAT events (doses, take-homes, injections, missed doses) as well. Care transitions go with
+`enrollment`, drug screens are `drug_screens`; a record entered in error is never released.
 
 A risk flag is drawn from more than itself: from what its rule reads (`Rule.drawn_from`: attendance
 for every rule today, the enrollment dates, the plan's start, medication starts or medication
@@ -23,7 +25,10 @@ from aftercare.models import (
     ActivityKind,
     AftercarePlan,
     Appointment,
+    CareTransition,
+    DrugScreen,
     GroupAttendance,
+    MedicationEvent,
     OutsideMeeting,
     PlanActivity,
     PlanStatus,
@@ -32,7 +37,7 @@ from aftercare.models import (
 )
 from aftercare.risk.rules import RULES
 from clinic.models import DisclosureCategory, Patient
-from clinic.releases import Released, release_provider_register
+from clinic.releases import Released, release_part_register, release_provider_register
 
 _EVERY_CATEGORY = frozenset(DisclosureCategory.values)
 
@@ -129,7 +134,7 @@ def plan(patient: Patient, categories: frozenset[str]) -> Released:
 
 
 def medication(patient: Patient, categories: frozenset[str]) -> Released:
-    data = [
+    activities = [
         {
             "medication": activity.medication,
             "dose_schedule": activity.dose_schedule,
@@ -139,6 +144,57 @@ def medication(patient: Patient, categories: frozenset[str]) -> Released:
             "provider": activity.provider,
         }
         for activity in _activities(_current_plan(patient), medication=True)
+    ]
+    events = MedicationEvent.objects.filter(patient=patient, entered_in_error=False).order_by("occurred_on", "id")
+    data = {
+        "activities": activities,
+        "events": [
+            {
+                "medication": event.medication,
+                "kind": event.kind,
+                "occurred_on": _day(event.occurred_on),
+                "days_covered": event.days_covered,
+                "dose_mg": str(event.dose_mg) if event.dose_mg is not None else None,
+            }
+            for event in events
+        ],
+    }
+    return Released(data)
+
+
+def care_transitions(patient: Patient, categories: frozenset[str]) -> Released:
+    """Part of `enrollment`: the steps into and out of aftercare in force (not entered in error)."""
+    transitions = CareTransition.objects.filter(patient=patient, entered_in_error=False).order_by("occurred_on", "id")
+    data = [
+        {
+            "direction": transition.direction,
+            "level_of_care": transition.level_of_care,
+            "occurred_on": _day(transition.occurred_on),
+            "source": transition.source,
+        }
+        for transition in transitions
+    ]
+    return Released(data)
+
+
+def drug_screens(patient: Patient, categories: frozenset[str]) -> Released:
+    """The screens in force with their results; no notes (free text may say anything)."""
+    screens = (
+        DrugScreen.objects.filter(patient=patient, entered_in_error=False)
+        .prefetch_related("results")
+        .order_by("collected_on", "id")
+    )
+    data = [
+        {
+            "collected_on": _day(screen.collected_on),
+            "specimen": screen.specimen,
+            "panel": screen.panel,
+            "results": [
+                {"analyte": row.analyte, "result": row.result, "expected": row.expected}
+                for row in sorted(screen.results.all(), key=lambda row: row.analyte)
+            ],
+        }
+        for screen in screens
     ]
     return Released(data)
 
@@ -220,3 +276,5 @@ def release_providers_register() -> None:
     release_provider_register(DisclosureCategory.PLAN, plan)
     release_provider_register(DisclosureCategory.MEDICATION, medication)
     release_provider_register(DisclosureCategory.RISK_FLAGS, risk_flags)
+    release_provider_register(DisclosureCategory.DRUG_SCREENS, drug_screens)
+    release_part_register(DisclosureCategory.ENROLLMENT, "care_transitions", care_transitions)

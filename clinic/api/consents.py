@@ -198,6 +198,13 @@ class EnrollmentSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=PatientStatus.choices)
     intake_date = serializers.DateField()
     discharge_date = serializers.DateField(allow_null=True)
+    care_transitions = serializers.JSONField(
+        required=False,
+        help_text=(
+            "[{direction, level_of_care, occurred_on, source}]: care transitions in force (not entered in "
+            "error), oldest first; present where the aftercare records are installed."
+        ),
+    )
 
 
 # Which categories each risk rule reads is the rules' own business (aftercare.risk.rules), listed in
@@ -232,7 +239,17 @@ class ReleasedDataSerializer(serializers.Serializer[Any]):
     )
     medication = serializers.JSONField(
         required=False,
-        help_text="[{medication, dose_schedule, medication_started_on, frequency_count, frequency_period, provider}]",
+        help_text=(
+            "`activities` [{medication, dose_schedule, medication_started_on, frequency_count, frequency_period, "
+            "provider}], `events` [{medication, kind, occurred_on, days_covered, dose_mg}] (MAT events in force)."
+        ),
+    )
+    drug_screens = serializers.JSONField(
+        required=False,
+        help_text=(
+            "[{collected_on, specimen, panel, results: [{analyte, result, expected}]}]: screens in force "
+            "(not entered in error), oldest first."
+        ),
     )
     risk_flags = serializers.JSONField(
         required=False,
@@ -344,6 +361,11 @@ class ConsentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PatientRe
         return Response(self.get_serializer(consent).data)
 
 
+_READ_SCOPES_TEXT = "; ".join(
+    f"{category}: {' and '.join(scopes)}" for category, scopes in CATEGORY_READ_SCOPES.items()
+)
+
+
 @extend_schema(parameters=[PATIENT_ID], tags=["consents"])
 @extend_schema_view(
     list=extend_schema(summary="The accounting of a patient's disclosures"),
@@ -353,7 +375,7 @@ class ConsentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PatientRe
         description=(
             "Checks that the consent is this patient's, not revoked, not expired, names this recipient and "
             "covers every category asked for; the caller also needs the read scope of each category "
-            f"({', '.join(f'{c}: {s}' for c, s in CATEGORY_READ_SCOPES.items())}). Then records the "
+            f"({_READ_SCOPES_TEXT}). Then records the "
             "disclosure and returns it with the data and the redisclosure notice (§2.32), which must go "
             "with the data. A refusal records nothing.\n\n"
             "Nothing in a release can be traced to a category it does not name: medication visits are left out "
@@ -385,7 +407,8 @@ class DisclosureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Patien
     @idempotent
     def create(self, request: Request, patient_id: str) -> Response:
         body = self.validated(DisclosureInputSerializer)
-        missing = {CATEGORY_READ_SCOPES[category] for category in body["categories"]} - self.caller.scopes
+        needed = {scope for category in body["categories"] for scope in CATEGORY_READ_SCOPES[category]}
+        missing = needed - self.caller.scopes
         if missing:
             raise PermissionDenied(f"Releasing these categories also needs the scope(s): {', '.join(sorted(missing))}.")
         release = disclosure_release(

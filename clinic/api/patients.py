@@ -131,7 +131,18 @@ class PatientViewSet(
     read_scopes = ("patients:read",)
     write_scopes = ("patients:write",)
     # The history shows every clinical record of the patient and their consents: it needs every read scope.
-    action_scopes = {"history": ("patients:read", "plans:read", "schedule:read", "flags:read", "consents:read")}
+    action_scopes = {
+        "history": (
+            "patients:read",
+            "plans:read",
+            "schedule:read",
+            "flags:read",
+            "consents:read",
+            "transitions:read",
+            "medication:read",
+            "screens:read",
+        )
+    }
     serializer_class = PatientSerializer
     access_patient_key = "id"
     access_path_patient = "pk"

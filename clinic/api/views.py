@@ -10,6 +10,7 @@ import pghistory
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Model, QuerySet
+from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import parse_etags
@@ -87,6 +88,10 @@ class ClinicScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         return super().dispatch(request, *args, **kwargs)
 
     def get_object(self) -> Any:
+        if "pk" not in self.kwargs:
+            # DRF's metadata (OPTIONS on a collection that takes PUT, the upsert) asks for the object
+            # a PUT would replace: a collection URL names none, which DRF skips as a 404.
+            raise Http404
         obj = super().get_object()
         if self.request.method in _WRITES and self.request.headers.get(IF_MATCH) is not None:
             obj = self.precondition(obj, reread=super().get_object)

@@ -25,6 +25,12 @@ SCOPES: dict[str, str] = {
     "rules:write": "Turn the clinic's risk rules on or off and tune their thresholds",
     "outreach:read": "Read the outreach log: attempts to reach patients",
     "outreach:write": "Log attempts to reach patients",
+    "transitions:read": "Read care transitions: steps into and out of aftercare, and from which level of care",
+    "transitions:write": "Record care transitions and mark them entered in error",
+    "medication:read": "Read medication-assisted treatment events (doses, take-homes, injections, missed doses)",
+    "medication:write": "Record medication-assisted treatment events and mark them entered in error",
+    "screens:read": "Read drug screens and their results",
+    "screens:write": "Record drug screens with their results and mark them entered in error",
     "consents:read": "Read patients' consents to disclose and the accounting of their disclosures",
     "consents:write": "Record and revoke patients' consents to disclose",
     "disclosures:write": (
@@ -44,7 +50,8 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     # clinic's risk rules are the admins' to tune.
     Role.CLINICIAN: ALL_SCOPES - {"audit:read", "rules:write"},
     Role.CASE_MANAGER: ALL_SCOPES - {"audit:read", "rules:write"},
-    # Scheduling and attendance only: no flags or outreach, no clinical detail, no consents or releases.
+    # Scheduling and attendance only: no flags or outreach, no clinical detail (care transitions,
+    # medication events, drug screens), no consents or releases.
     # Booking means choosing a clinician, hence the staff directory.
     Role.FRONT_DESK: frozenset({"patients:read", "schedule:read", "schedule:write", "attendance:write", "staff:read"}),
     Role.AUDITOR: _READ_SCOPES,

@@ -293,8 +293,9 @@ def test_every_category_releases_what_it_names_and_medication_only_when_released
 
     every = release(ehr_a, patient_a, consent["id"], categories=sorted(DisclosureCategory.values)).json()["data"]
     assert set(every) == set(DisclosureCategory.values)
-    assert [row["medication"] for row in every["medication"]] == ["methadone"]
-    assert every["medication"][0]["dose_schedule"] == "Daily, observed"
+    assert [row["medication"] for row in every["medication"]["activities"]] == ["methadone"]
+    assert every["medication"]["activities"][0]["dose_schedule"] == "Daily, observed"
+    assert every["medication"]["events"] == []
     assert [row["kind"] for row in every["attendance"]["appointments"]] == ["medication"]
     assert every["enrollment"]["intake_date"] == str(patient_a.intake_date)
     assert Disclosure.objects.count() == 2

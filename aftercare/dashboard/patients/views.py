@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 
 from aftercare.dashboard.pages import show, staff_page
 from aftercare.dashboard.patients.common import patient_of, sees_clinical_detail
+from aftercare.dashboard.patients.records import record_sections
 from aftercare.risk.wording import flag_reason
 from aftercare.selectors.outreach import outreach_for
 from aftercare.selectors.patients import (
@@ -22,7 +23,18 @@ from aftercare.selectors.patients import (
 from clinic.auth.caller import Caller
 
 # The history shows every clinical record of the patient and their consents (as the API's).
-HISTORY_SCOPES = frozenset({"patients:read", "plans:read", "schedule:read", "flags:read", "consents:read"})
+HISTORY_SCOPES = frozenset(
+    {
+        "patients:read",
+        "plans:read",
+        "schedule:read",
+        "flags:read",
+        "consents:read",
+        "transitions:read",
+        "medication:read",
+        "screens:read",
+    }
+)
 
 
 @staff_page(scopes=["patients:read"], object_type="dashboard.patient")
@@ -52,6 +64,7 @@ def patient_page(request: HttpRequest, caller: Caller, patient_id: uuid.UUID) ->
         if caller.has_scopes(frozenset({"outreach:read"})):
             context["show_outreach"] = True
             context["attempts"] = list(outreach_for(clinic=caller.clinic, patient_id=patient.pk))
+        context["record_sections"] = record_sections(caller, patient)
         if caller.has_scopes(HISTORY_SCOPES):
             context["show_history"] = True
             context["history"] = patient_changes(patient=patient, clinic=caller.clinic)

@@ -1,0 +1,1 @@
+"""The clinical records' API resources: care transitions, medication events, drug screens."""
