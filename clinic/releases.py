@@ -46,6 +46,7 @@ CATEGORY_READ_SCOPES: dict[str, str] = {
     DisclosureCategory.PLAN: "plans:read",
     DisclosureCategory.MEDICATION: "plans:read",
     DisclosureCategory.RISK_FLAGS: "flags:read",
+    DisclosureCategory.CHECK_INS: "checkins:read",
 }
 
 

@@ -1,4 +1,10 @@
 from aftercare.models.appointments import Appointment, AppointmentSeries, AttendanceRecord
+from aftercare.models.checkins import (
+    OPEN_CHECKIN_STATUSES,
+    CheckIn,
+    CheckInResponse,
+    CheckInStatus,
+)
 from aftercare.models.choices import (
     CANCELLED_STATUSES,
     OUTCOME_STATUSES,
@@ -34,6 +40,7 @@ from aftercare.models.summary import RiskSummary
 __all__ = [
     "ACTIVE_FLAG_STATUSES",
     "CANCELLED_STATUSES",
+    "OPEN_CHECKIN_STATUSES",
     "OUTCOME_STATUSES",
     "SEVERITY_RANK",
     "ActivityKind",
@@ -42,6 +49,9 @@ __all__ = [
     "AppointmentSeries",
     "AttendanceRecord",
     "AttendanceStatus",
+    "CheckIn",
+    "CheckInResponse",
+    "CheckInStatus",
     "DigestSent",
     "FlagEventKind",
     "FlagStatus",

@@ -35,6 +35,7 @@ class DisclosureCategory(models.TextChoices):
     PLAN = "plan", "Aftercare plan (goals, activities, warning signs, triggers, coping, emergency plan)"
     MEDICATION = "medication", "Medication-assisted treatment (medication, dose schedule, start date)"
     RISK_FLAGS = "risk_flags", "Risk flags (rule, severity, status, dates)"
+    CHECK_INS = "check_ins", "Recovery check-in answers"
 
 
 # Accepted when a consent is recorded and stored as the categories that exist on that day, so a
