@@ -50,7 +50,7 @@ def checkin_next(*, patient: Patient) -> NextCheckIn:
     every = datetime.timedelta(days=plan.checkin_every_days)
     last = (
         CheckIn.objects.filter(patient=patient)
-        .exclude(status=CheckInStatus.CANCELLED)
+        .exclude(status=CheckInStatus.CANCELLED, attempts=0)
         .order_by("-due_on")
         .values_list("due_on", flat=True)
         .first()

@@ -26,7 +26,7 @@ from django.core import mail
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from aftercare.checkins.email import CheckInContent, checkin_message
@@ -78,7 +78,8 @@ def checkin_send_at(*, day: datetime.date, clinic: Clinic, now: datetime.datetim
 
 def _due_plans() -> QuerySet[AftercarePlan]:
     """Active plans with check-ins on, of patients who get them and have none open, each with the
-    due date of the patient's last check-in (cancelled ones do not count)."""
+    due date of the patient's last check-in (one cancelled before any attempt to send it does not
+    count; one that may have gone out does, so an interrupted send is not followed by another)."""
     checkins = CheckIn.objects.filter(patient=OuterRef("patient"))
     return (
         AftercarePlan.objects.filter(
@@ -92,7 +93,7 @@ def _due_plans() -> QuerySet[AftercarePlan]:
         .annotate(
             has_open=Exists(checkins.filter(status__in=_OPEN)),
             last_due=Subquery(
-                checkins.exclude(status=CheckInStatus.CANCELLED).order_by("-due_on").values("due_on")[:1]
+                checkins.exclude(status=CheckInStatus.CANCELLED, attempts=0).order_by("-due_on").values("due_on")[:1]
             ),
         )
         .filter(has_open=False)
@@ -162,7 +163,8 @@ def checkins_claim(*, now: datetime.datetime, batch_size: int = BATCH_SIZE) -> l
             .order_by("send_at")
             .values_list("pk", flat=True)[:batch_size]
         )
-        CheckIn.objects.filter(pk__in=ids).update(claimed_until=lease)
+        # Counted as an attempt from the claim on: a row this worker never settles may have gone out.
+        CheckIn.objects.filter(pk__in=ids).update(claimed_until=lease, attempts=F("attempts") + 1)
     return list(
         CheckIn.objects.filter(pk__in=ids, status=CheckInStatus.SCHEDULED, claimed_until=lease)
         .select_related("clinic", "patient", "plan")
@@ -212,7 +214,7 @@ def _deliver(checkin: CheckIn, *, now: datetime.datetime, connection: Any, resul
     if not wants_checkins(checkin.patient) or plan.status != PlanStatus.ACTIVE or plan.checkin_every_days == 0:
         result.cancelled += _settle(checkin, status=CheckInStatus.CANCELLED)
         return
-    attempts = checkin.attempts + 1
+    attempts = checkin.attempts  # this one included (counted at the claim)
     try:
         message = checkin_message(content_for(checkin), connection=connection)
         message.extra_headers["Message-ID"] = make_msgid(domain=DNS_NAME)
@@ -221,19 +223,18 @@ def _deliver(checkin: CheckIn, *, now: datetime.datetime, connection: Any, resul
     except InvalidContent as exc:
         # Our own refusal names the field, never its value.
         logger.warning("check-in %s not sent: %s", checkin.pk, exc)
-        result.cancelled += _settle(checkin, status=CheckInStatus.CANCELLED, attempts=attempts, last_error=str(exc))
+        result.cancelled += _settle(checkin, status=CheckInStatus.CANCELLED, last_error=str(exc))
     except Exception as exc:
         error = type(exc).__name__  # the class only: an exception's text may quote the address
         if is_transient(exc) and attempts < MAX_ATTEMPTS:
-            result.retried += _settle(checkin, attempts=attempts, send_at=now + _backoff(attempts), last_error=error)
+            result.retried += _settle(checkin, send_at=now + _backoff(attempts), last_error=error)
         else:
             logger.warning("check-in %s not sent: %s", checkin.pk, error)
-            result.cancelled += _settle(checkin, status=CheckInStatus.CANCELLED, attempts=attempts, last_error=error)
+            result.cancelled += _settle(checkin, status=CheckInStatus.CANCELLED, last_error=error)
     else:
         settled = _settle(
             checkin,
             status=CheckInStatus.SENT,
-            attempts=attempts,
             sent_at=sent_at,
             expires_at=sent_at + link_lifetime(),
             provider_message_id=str(message.extra_headers.get("Message-ID", ""))[:200],
