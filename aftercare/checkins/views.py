@@ -99,7 +99,7 @@ def _language(checkin: CheckIn) -> str:
     return language if language in _STRINGS else "en"
 
 
-def _form_page(request: HttpRequest, checkin: CheckIn, form: CheckInForm, status: int = 200) -> HttpResponse:
+def _form_page(request: HttpRequest, checkin: CheckIn, form: CheckInForm) -> HttpResponse:
     language = _language(checkin)
     strings = _STRINGS[language]
     clinic = checkin.clinic.public_name
@@ -117,8 +117,7 @@ def _form_page(request: HttpRequest, checkin: CheckIn, form: CheckInForm, status
         "form": form,
         "submit": strings["submit"],
     }
-    response = render(request, _PAGE, context, status=status)
-    return _unlogged(response) if status >= 400 else _private(response)
+    return _private(render(request, _PAGE, context))
 
 
 def _done(request: HttpRequest, checkin: CheckIn, wants_call: bool) -> HttpResponse:
@@ -165,7 +164,9 @@ def checkin_page(request: HttpRequest, token: str) -> HttpResponse:
         return _form_page(request, found, CheckInForm(language=language))
     form = CheckInForm(request.POST, language=language)
     if not form.is_valid():
-        return _form_page(request, found, form, status=400)
+        # Shown again with 200, as every form of the product is: the browser is the patient's, and
+        # an error status on the page they must correct only makes it log an error of its own.
+        return _form_page(request, found, form)
     try:
         # The row the token names, and only it, locked while it is answered.
         checkin_answer(checkin_id=found.pk, answers=form.answers(), now=now)

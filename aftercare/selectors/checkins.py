@@ -36,27 +36,25 @@ class NextCheckIn:
     due_on: datetime.date | None
 
 
-def checkin_next(*, patient: Patient) -> NextCheckIn:
-    open_checkin = (
-        CheckIn.objects.filter(patient=patient, status__in=[s.value for s in OPEN_CHECKIN_STATUSES])
-        .order_by("-due_on")
-        .first()
-    )
-    if open_checkin is not None:
-        return NextCheckIn(checkin=open_checkin, due_on=open_checkin.due_on)
-    plan = AftercarePlan.objects.filter(patient=patient, status=PlanStatus.ACTIVE).first()
-    if plan is None or plan.checkin_every_days == 0 or not patient.checkins_opt_in or not patient.email:
-        return NextCheckIn(checkin=None, due_on=None)
-    every = datetime.timedelta(days=plan.checkin_every_days)
-    last = (
+def checkin_next(*, patient: Patient, plan: AftercarePlan | None) -> NextCheckIn:
+    """`plan` is the patient's current plan (the page has it already). One query: the patient's
+    latest check-in that counts (see `services.checkins._due_plans`) is the open one if any is
+    open (only the newest can be), else where the next turn counts from."""
+    latest = (
         CheckIn.objects.filter(patient=patient)
         .exclude(status=CheckInStatus.CANCELLED, attempts=0)
-        .order_by("-due_on")
-        .values_list("due_on", flat=True)
+        .order_by("-due_on", "-created_at")
         .first()
     )
+    if latest is not None and latest.status in OPEN_CHECKIN_STATUSES:
+        return NextCheckIn(checkin=latest, due_on=latest.due_on)
+    if plan is None or plan.status != PlanStatus.ACTIVE or plan.checkin_every_days == 0:
+        return NextCheckIn(checkin=None, due_on=None)
+    if not patient.checkins_opt_in or not patient.email:
+        return NextCheckIn(checkin=None, due_on=None)
+    every = datetime.timedelta(days=plan.checkin_every_days)
     start = plan.start_date or plan.created_at.astimezone(patient.clinic.zone).date()
-    return NextCheckIn(checkin=None, due_on=(last + every) if last is not None else start + every)
+    return NextCheckIn(checkin=None, due_on=(latest.due_on if latest is not None else start) + every)
 
 
 def _instant(value: datetime.datetime | None) -> str | None:

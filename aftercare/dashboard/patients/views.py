@@ -53,7 +53,7 @@ def patient_page(request: HttpRequest, caller: Caller, patient_id: uuid.UUID) ->
         if caller.has_scopes(frozenset({"checkins:read"})):
             context["show_checkins"] = True
             context["checkin_trend"] = checkin_trend(patient=patient)
-            context["checkin_next"] = checkin_next(patient=patient)
+            context["checkin_next"] = checkin_next(patient=patient, plan=plan)
         if caller.has_scopes(frozenset({"outreach:read"})):
             context["show_outreach"] = True
             context["attempts"] = list(outreach_for(clinic=caller.clinic, patient_id=patient.pk))
