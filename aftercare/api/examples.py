@@ -25,6 +25,7 @@ MEETING_ID = "3c2d1e0f-9a8b-4c7d-a6e5-f4a3b2c1d0e9"
 FLAG_ID = "8d9e0f1a-2b3c-4d4e-9f6a-7b8c9d0e1f2a"
 OUTREACH_ID = "b2c3d4e5-f6a7-4b8c-9d0e-f1a2b3c4d5e6"
 REMINDER_ID = "f1e2d3c4-b5a6-4978-8a9b-c0d1e2f3a4b5"
+CHECK_IN_ID = "a7b8c9d0-e1f2-4a3b-8c4d-5e6f7a8b9c0d"
 SECOND_PATIENT_ID = "6d7e8f9a-0b1c-4d2e-b3f4-a5b6c7d8e9f0"
 
 # -- plans ----------------------------------------------------------------------------------------
@@ -59,6 +60,7 @@ _PLAN_FIELDS = {
     },
     "support_persons": [_CONTACT],
     "sponsor": {"name": "Jordan Sample", "phone": "+1 555-0177"},
+    "checkin_every_days": 7,
     "activities": [_ACTIVITY],
 }
 PLAN = {
@@ -318,6 +320,38 @@ REMINDER = {
     "updated_at": "2026-11-22T15:00:04Z",
 }
 
+CHECK_IN = {
+    "id": CHECK_IN_ID,
+    "patient": PATIENT_ID,
+    "plan": PLAN_ID,
+    "due_on": "2026-11-17",
+    "send_at": "2026-11-17T16:00:00Z",
+    "status": "answered",
+    "attempts": 1,
+    "sent_at": "2026-11-17T16:00:03Z",
+    "expires_at": "2026-11-20T16:00:03Z",
+    "answered_at": "2026-11-17T19:42:10Z",
+    "last_error": "",
+    "answers": {
+        "instrument": "bam-adapted-1",
+        "answered_at": "2026-11-17T19:42:10Z",
+        "use_days": 0,
+        "craving": 2,
+        "sleep_trouble_days": 3,
+        "low_mood_days": 2,
+        "anxious_days": 4,
+        "angry_days": 0,
+        "confidence": 3,
+        "support": 3,
+        "meeting_days": 2,
+        "wants_call": False,
+        "risk_score": 7,
+        "protective_score": 8,
+    },
+    "created_at": "2026-11-17T06:11:00Z",
+    "updated_at": "2026-11-17T19:42:10Z",
+}
+
 _NO_CONTACT = RULES["no_contact"]
 RISK_RULE = {
     "code": "no_contact",
@@ -430,6 +464,8 @@ EXAMPLES: dict[str, list[OpenApiExample]] = {
     "outreach_attempt_retrieve": [response(OUTREACH)],
     "reminders_list": [response(REMINDER)],
     "reminder_retrieve": [response(REMINDER)],
+    "check_ins_list": [response(CHECK_IN)],
+    "check_in_retrieve": [response(CHECK_IN)],
     # dashboard
     "dashboard_summary": [response(SUMMARY)],
     "caseload_list": [response(CASELOAD_ENTRY)],

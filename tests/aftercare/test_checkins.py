@@ -658,3 +658,16 @@ def test_days_are_banded_onto_the_bams_scale_and_the_scores_stay_in_range() -> N
     assert (best.risk_score, best.protective_score) == (0, 12)
     with pytest.raises(ValueError, match="use_days"):
         Answers(8, 0, 0, 0, 0, 0, 0, 0, 0, wants_call=False)
+
+
+def test_the_links_are_redacted_in_logs_to_their_route_words() -> None:
+    from clinic.privacy import redact_path, redact_text
+
+    checkin_id, patient_id = uuid.uuid4(), uuid.uuid4()
+    page_path = urlsplit(checkin_url(checkin_id)).path
+    stop_path = urlsplit(opt_out_url(patient_id)).path
+
+    assert redact_path(page_path) == "/c/…/"
+    assert redact_path(stop_path) == "/c/stop/…/"
+    assert checkin_id.hex not in redact_text(f'"GET {page_path} HTTP/1.1" 410')
+    assert patient_id.hex not in redact_text(f"Not Found: {stop_path}")

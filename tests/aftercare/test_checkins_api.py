@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from aftercare.checkins.instrument import Answers
-from aftercare.models import CheckIn, CheckInStatus, PlanStatus
+from aftercare.models import AftercarePlan, CheckIn, CheckInStatus, PlanStatus
 from aftercare.services.checkins import checkin_answer
 from clinic.auth.scopes import ROLE_SCOPES, SCOPES
 from clinic.models import AccessEvent, Clinic, Patient, Role
@@ -193,3 +193,48 @@ def test_the_schema_documents_the_resource_its_scope_and_its_filters(db: None) -
     assert set(schema["paths"][f"{URL}{{id}}/"]) == {"get"}
     answers = schema["components"]["schemas"]["CheckInAnswers"]["properties"]
     assert {"use_days", "craving", "confidence", "risk_score", "protective_score", "wants_call"} <= set(answers)
+
+
+def test_a_release_of_check_ins_holds_the_answers_and_needs_checkins_read(ehr_a: Persona, make_client: Any) -> None:
+    from tests.clinic.test_consents import record, release
+
+    patient = PatientFactory.create(clinic=ehr_a.clinic, checkins_opt_in=True)
+    checkin_of(patient, days_ago=7, answered=True)
+    checkin_of(patient)
+    consent = record(ehr_a, patient, categories=["attendance", "check_ins"])
+    without = make_client(ehr_a.clinic, [scope for scope in SCOPES if scope != "checkins:read"])
+
+    released = release(ehr_a, patient, consent["id"], categories=["check_ins"])
+    attendance_only = release(ehr_a, patient, consent["id"], categories=["attendance"])
+    refused = release(without, patient, consent["id"], categories=["check_ins"])
+
+    assert released.status_code == 201, released.json()
+    data = released.json()["data"]
+    assert set(data) == {"check_ins"}
+    answered, waiting = data["check_ins"]
+    assert answered["status"] == "answered"
+    assert answered["answers"]["craving"] == 3
+    assert answered["risk_score"] == 7
+    assert waiting["answers"] is None
+    assert "check_ins" not in attendance_only.json()["data"]
+    assert refused.status_code == 403
+    assert "checkins:read" in refused.content.decode()
+
+
+def test_the_plan_sets_how_often_check_ins_go_and_refuses_a_bad_interval(ehr_a: Persona) -> None:
+    plan = PlanFactory.create(patient=PatientFactory.create(clinic=ehr_a.clinic))
+    url = f"/api/v1/plans/{plan.pk}/"
+    assert ehr_a.api.get(url).json()["checkin_every_days"] == 7
+
+    changed = ehr_a.api.patch(url, {"checkin_every_days": 14}, format="json")
+    off = ehr_a.api.patch(url, {"checkin_every_days": 0}, format="json")
+    too_long = ehr_a.api.patch(url, {"checkin_every_days": 91}, format="json")
+    negative = ehr_a.api.patch(url, {"checkin_every_days": -1}, format="json")
+
+    assert changed.status_code == 200
+    assert changed.json()["checkin_every_days"] == 14
+    assert off.json()["checkin_every_days"] == 0
+    for refused in (too_long, negative):
+        assert refused.status_code == 400
+        assert {error["attr"] for error in refused.json()["errors"]} == {"checkin_every_days"}
+    assert AftercarePlan.objects.get(pk=plan.pk).checkin_every_days == 0
