@@ -10,8 +10,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from aftercare.checkins.http import private, unlogged
 from aftercare.checkins.links import patient_id_from_opt_out_token
-from aftercare.checkins.views import _private, _unlogged
 from aftercare.services.checkins import patient_checkins_opt_out
 from clinic.models import Patient
 
@@ -73,7 +73,7 @@ def _page(request: HttpRequest, patient: Patient, state: str) -> HttpResponse:
         "paragraphs": [strings[key].format(clinic=clinic) for key in ("text", "more") if key in strings],
         "button": strings.get("button", ""),
     }
-    return _private(render(request, _TEMPLATE, context))
+    return private(render(request, _TEMPLATE, context))
 
 
 # CSRF-exempt for the reasons the reminders' unsubscribe link is (aftercare/reminders/unsubscribe.py).
@@ -81,13 +81,13 @@ def _page(request: HttpRequest, patient: Patient, state: str) -> HttpResponse:
 @never_cache
 def checkins_opt_out(request: HttpRequest, token: str) -> HttpResponse:
     if request.method not in {"GET", "HEAD", "POST"}:
-        return _unlogged(HttpResponseNotAllowed(["GET", "HEAD", "POST"]))
+        return unlogged(HttpResponseNotAllowed(["GET", "HEAD", "POST"]))
     patient_id = patient_id_from_opt_out_token(token)
     patient = None
     if patient_id is not None:
         patient = Patient.objects.select_related("clinic").filter(pk=patient_id).first()
     if patient is None:
-        return _unlogged(render(request, _TEMPLATE, {**_INVALID, "language": "en"}, status=404))
+        return unlogged(render(request, _TEMPLATE, {**_INVALID, "language": "en"}, status=404))
     if request.method == "POST":
         changed = patient_checkins_opt_out(patient=patient)
         return _page(request, patient, "done" if changed else "already")

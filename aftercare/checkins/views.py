@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from aftercare.checkins.forms import CheckInForm
+from aftercare.checkins.http import private, unlogged
 from aftercare.checkins.instrument import MOOD_ITEMS, TEXT
 from aftercare.checkins.links import LinkExpired, checkin_id_from_token
 from aftercare.models import CheckIn
@@ -75,23 +76,9 @@ _REFUSALS = {
 }
 
 
-def _private(response: HttpResponse) -> HttpResponse:
-    # The URL holds the token: no Referer may carry it elsewhere, and no search engine may keep it.
-    response["Referrer-Policy"] = "no-referrer"
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
-
-
-def _unlogged(response: HttpResponse) -> HttpResponse:
-    # Django logs every 4xx with the request path, and here the path is the token: the flag is
-    # Django's own "already logged" marker, so it skips that line.
-    response._has_been_logged = True  # type: ignore[attr-defined]
-    return _private(response)
-
-
 def _refused(request: HttpRequest, kind: str) -> HttpResponse:
     status = 404 if kind == "invalid" else 410
-    return _unlogged(render(request, _MESSAGE, {**_REFUSALS[kind], "language": "en"}, status=status))
+    return unlogged(render(request, _MESSAGE, {**_REFUSALS[kind], "language": "en"}, status=status))
 
 
 def _language(checkin: CheckIn) -> str:
@@ -117,7 +104,7 @@ def _form_page(request: HttpRequest, checkin: CheckIn, form: CheckInForm) -> Htt
         "form": form,
         "submit": strings["submit"],
     }
-    return _private(render(request, _PAGE, context))
+    return private(render(request, _PAGE, context))
 
 
 def _done(request: HttpRequest, checkin: CheckIn, wants_call: bool) -> HttpResponse:
@@ -128,7 +115,7 @@ def _done(request: HttpRequest, checkin: CheckIn, wants_call: bool) -> HttpRespo
     if wants_call:
         paragraphs.append(strings["done_call"].format(clinic=clinic))
     context = {"language": language, "title": strings["done_title"], "paragraphs": paragraphs}
-    return _private(render(request, _MESSAGE, context))
+    return private(render(request, _MESSAGE, context))
 
 
 def _checkin(token: str, now: datetime.datetime) -> CheckIn | str:
@@ -154,7 +141,7 @@ def _checkin(token: str, now: datetime.datetime) -> CheckIn | str:
 @never_cache
 def checkin_page(request: HttpRequest, token: str) -> HttpResponse:
     if request.method not in {"GET", "HEAD", "POST"}:
-        return _unlogged(HttpResponseNotAllowed(["GET", "HEAD", "POST"]))
+        return unlogged(HttpResponseNotAllowed(["GET", "HEAD", "POST"]))
     now = timezone.now()
     found = _checkin(token, now)
     if isinstance(found, str):
