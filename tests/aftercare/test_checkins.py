@@ -671,3 +671,33 @@ def test_the_links_are_redacted_in_logs_to_their_route_words() -> None:
     assert redact_path(stop_path) == "/c/stop/…/"
     assert checkin_id.hex not in redact_text(f'"GET {page_path} HTTP/1.1" 410')
     assert patient_id.hex not in redact_text(f"Not Found: {stop_path}")
+
+
+def test_the_database_refuses_a_second_open_checkin_for_a_patient(clinic_a: Clinic) -> None:
+    from django.db import IntegrityError, transaction
+
+    patient = enrolled(clinic_a)
+    first = sent_checkin(patient)
+
+    with pytest.raises(IntegrityError, match="checkin_one_open_per_patient"), transaction.atomic():
+        sent_checkin(patient, at=MORNING + datetime.timedelta(days=1))
+    CheckIn.objects.filter(pk=first.pk).update(status=CheckInStatus.EXPIRED)
+    assert sent_checkin(patient, at=MORNING + datetime.timedelta(days=1)).status == CheckInStatus.SENT
+
+
+def test_a_claimed_checkin_is_never_claimed_again_by_another_pass(clinic_a: Clinic) -> None:
+    from aftercare.services.checkins import checkins_claim
+
+    enrolled(clinic_a)
+    with time_machine.travel(MORNING.replace(hour=2), tick=False):
+        checkins_schedule()
+
+    with time_machine.travel(MORNING, tick=False):
+        mine = checkins_claim(now=MORNING.astimezone(UTC))
+        theirs = checkins_claim(now=MORNING.astimezone(UTC))
+        result = checkins_run()
+
+    assert len(mine) == 1
+    assert theirs == []
+    assert result.sent == 0  # still this worker's, under its lease
+    assert mail.outbox == []
