@@ -18,3 +18,13 @@ class AftercareConfig(AppConfig):
         from clinic.services.patients import patient_reminder_hook_register
 
         patient_reminder_hook_register(reminders_sync_patient)
+
+        # Open check-ins are cancelled when a patient opts out of them (or stops getting email).
+        from aftercare.services.checkins import checkins_sync_patient
+
+        patient_reminder_hook_register(checkins_sync_patient)
+
+        # A disclosure's check-in answers.
+        from aftercare.selectors.checkins import checkins_release_provider_register
+
+        checkins_release_provider_register()

@@ -243,7 +243,7 @@ class PatientAdmin(AccessLoggedAdmin):
     object_type = "admin.patient"
     form = PatientAdminForm
     list_display = ["family_name", "given_name", "external_id", "status", "intake_date"]
-    list_filter = ["status", "preferred_language", "reminders_opt_in"]
+    list_filter = ["status", "preferred_language", "reminders_opt_in", "checkins_opt_in"]
     search_fields = ["family_name", "given_name", "external_id"]
     readonly_fields = ["id", "created_at", "updated_at"]
     raw_id_fields = ["assigned_clinician"]

@@ -48,6 +48,7 @@ CATEGORY_READ_SCOPES: dict[str, tuple[str, ...]] = {
     DisclosureCategory.MEDICATION: ("plans:read", "medication:read"),
     DisclosureCategory.RISK_FLAGS: ("flags:read",),
     DisclosureCategory.DRUG_SCREENS: ("screens:read",),
+    DisclosureCategory.CHECK_INS: ("checkins:read",),
 }
 
 

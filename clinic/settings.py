@@ -558,6 +558,14 @@ else:
 # How long the link that invites a new staff member works (it also dies once they set a password).
 AFTERCARE_INVITE_HOURS = env.int("AFTERCARE_INVITE_HOURS", default=72)
 AFTERCARE_HEALTH_BROKER_TIMEOUT = env.float("AFTERCARE_HEALTH_BROKER_TIMEOUT", default=2.0)
+# Check-ins: how long the link in a check-in email works, and the local hour (clinic time, outside
+# its quiet hours) a check-in goes out on the day it falls due.
+AFTERCARE_CHECKIN_LINK_HOURS = env.int("AFTERCARE_CHECKIN_LINK_HOURS", default=72)
+AFTERCARE_CHECKIN_SEND_HOUR = env.int("AFTERCARE_CHECKIN_SEND_HOUR", default=10)
+if AFTERCARE_CHECKIN_LINK_HOURS < 1:
+    raise ImproperlyConfigured("AFTERCARE_CHECKIN_LINK_HOURS must be at least 1.")
+if not 0 <= AFTERCARE_CHECKIN_SEND_HOUR <= 23:
+    raise ImproperlyConfigured("AFTERCARE_CHECKIN_SEND_HOUR must be an hour from 0 to 23.")
 # How long a reminder worker holds the rows it claimed (renewed as it works through them) and a
 # message it handed to the email backend. After a worker's death, its unsent rows go out again
 # once this has run out; a message it was sending by then is marked in doubt.

@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/v1/", include("clinic.api.urls", namespace="api")),
     # Patients' one-click unsubscribe from reminder emails: the signed token is the credential.
     path("r/unsubscribe/", include("aftercare.reminders.unsubscribe")),
+    # Patients' check-ins (the private page and the opt-out): the signed token is the credential.
+    path("c/", include("aftercare.checkins.urls")),
     # The clinician dashboard (server-rendered pages for staff), from `/`.
     path("", include("aftercare.dashboard.urls", namespace="dashboard")),
 ]

@@ -12,7 +12,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
 app = Celery("aftercare")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.include = ["tasks.maintenance", "tasks.outbox", "tasks.reminders", "tasks.risk", "tasks.schedule_tasks"]
+app.conf.include = [
+    "tasks.checkins",
+    "tasks.maintenance",
+    "tasks.outbox",
+    "tasks.reminders",
+    "tasks.risk",
+    "tasks.schedule_tasks",
+]
 
 from tasks.schedule import BEAT_SCHEDULE  # noqa: E402  (the schedule names tasks of this app)
 

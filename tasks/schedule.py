@@ -26,6 +26,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 15.0,
         "options": {"expires": 14},
     },
+    # Hourly: each clinic's send hour comes at a different UTC hour, and a link expires within the hour.
+    "checkins-run": {
+        "task": "tasks.checkins.checkins_run",
+        "schedule": crontab(minute=11),
+        "options": {"expires": 50 * 60},
+    },
     # Time-based rules (no contact, after discharge) fire without any new attendance.
     "risk-sweep": {
         "task": "tasks.risk.risk_sweep",

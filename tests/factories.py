@@ -10,6 +10,7 @@ import factory
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, set_token_value
 
+from aftercare.checkins.links import opt_out_token
 from aftercare.reminders.unsubscribe import unsubscribe_token
 from clinic.models import Clinic, IntegrationClient, Patient, Role, StaffMembership, User
 from clinic.services.integration import integration_client_create
@@ -72,6 +73,7 @@ class PatientFactory(factory.django.DjangoModelFactory[Patient]):
             f"{patient.date_of_birth:%Y-%m-%d}",
             patient.external_id or "",
             unsubscribe_token(patient.pk) if patient.pk else "",
+            opt_out_token(patient.pk) if patient.pk else "",
         )
 
 

@@ -31,6 +31,7 @@ REMINDER_ID = "f1e2d3c4-b5a6-4978-8a9b-c0d1e2f3a4b5"
 TRANSITION_ID = "c3d4e5f6-a7b8-4c9d-8e0f-a1b2c3d4e5f6"
 MEDICATION_EVENT_ID = "d4e5f6a7-b8c9-4d0e-9f1a-b2c3d4e5f6a7"
 DRUG_SCREEN_ID = "e5f6a7b8-c9d0-4e1f-8a2b-c3d4e5f6a7b8"
+CHECK_IN_ID = "a7b8c9d0-e1f2-4a3b-8c4d-5e6f7a8b9c0d"
 SECOND_PATIENT_ID = "6d7e8f9a-0b1c-4d2e-b3f4-a5b6c7d8e9f0"
 
 # -- plans ----------------------------------------------------------------------------------------
@@ -65,6 +66,7 @@ _PLAN_FIELDS = {
     },
     "support_persons": [_CONTACT],
     "sponsor": {"name": "Jordan Sample", "phone": "+1 555-0177"},
+    "checkin_every_days": 7,
     "activities": [_ACTIVITY],
 }
 PLAN = {
@@ -326,6 +328,38 @@ REMINDER = {
     "updated_at": "2026-11-22T15:00:04Z",
 }
 
+CHECK_IN = {
+    "id": CHECK_IN_ID,
+    "patient": PATIENT_ID,
+    "plan": PLAN_ID,
+    "due_on": "2026-11-17",
+    "send_at": "2026-11-17T16:00:00Z",
+    "status": "answered",
+    "attempts": 1,
+    "sent_at": "2026-11-17T16:00:03Z",
+    "expires_at": "2026-11-20T16:00:03Z",
+    "answered_at": "2026-11-17T19:42:10Z",
+    "last_error": "",
+    "answers": {
+        "instrument": "bam-adapted-1",
+        "answered_at": "2026-11-17T19:42:10Z",
+        "use_days": 0,
+        "craving": 2,
+        "sleep_trouble_days": 3,
+        "low_mood_days": 2,
+        "anxious_days": 4,
+        "angry_days": 0,
+        "confidence": 3,
+        "support": 3,
+        "meeting_days": 2,
+        "wants_call": False,
+        "risk_score": 7,
+        "protective_score": 8,
+    },
+    "created_at": "2026-11-17T06:11:00Z",
+    "updated_at": "2026-11-17T19:42:10Z",
+}
+
 _NO_CONTACT = RULES["no_contact"]
 RISK_RULE = {
     "code": "no_contact",
@@ -527,6 +561,8 @@ EXAMPLES: dict[str, list[OpenApiExample]] = {
         "medication_event", "medication_events", _MEDICATION_EVENT_FIELDS, MEDICATION_EVENT, {"days_covered": 6}
     ),
     **_record_examples("drug_screen", "drug_screens", _DRUG_SCREEN_FIELDS, DRUG_SCREEN, {"panel": "12-panel"}),
+    "check_ins_list": [response(CHECK_IN)],
+    "check_in_retrieve": [response(CHECK_IN)],
     # dashboard
     "dashboard_summary": [response(SUMMARY)],
     "caseload_list": [response(CASELOAD_ENTRY)],

@@ -1,4 +1,5 @@
 from aftercare.api.appointments import AppointmentViewSet
+from aftercare.api.checkins import CheckInViewSet
 from aftercare.api.dashboard import DashboardViewSet
 from aftercare.api.flags import FlagViewSet, RiskRuleViewSet
 from aftercare.api.groups import GroupSessionViewSet, OutsideMeetingViewSet, SupportGroupViewSet
@@ -19,6 +20,7 @@ router.register("support-groups", SupportGroupViewSet, basename="support-group")
 router.register("group-sessions", GroupSessionViewSet, basename="group-session")
 router.register("outside-meetings", OutsideMeetingViewSet, basename="outside-meeting")
 router.register("reminders", ReminderViewSet, basename="reminder")
+router.register("check-ins", CheckInViewSet, basename="check-in")
 router.register("flags", FlagViewSet, basename="flag")
 router.register("risk-rules", RiskRuleViewSet, basename="risk-rule")
 router.register("outreach-attempts", OutreachAttemptViewSet, basename="outreach-attempt")

@@ -1,4 +1,10 @@
 from aftercare.models.appointments import Appointment, AppointmentSeries, AttendanceRecord
+from aftercare.models.checkins import (
+    OPEN_CHECKIN_STATUSES,
+    CheckIn,
+    CheckInResponse,
+    CheckInStatus,
+)
 from aftercare.models.choices import (
     CANCELLED_STATUSES,
     OUTCOME_STATUSES,
@@ -46,6 +52,7 @@ from aftercare.models.summary import RiskSummary
 __all__ = [
     "ACTIVE_FLAG_STATUSES",
     "CANCELLED_STATUSES",
+    "OPEN_CHECKIN_STATUSES",
     "OUTCOME_STATUSES",
     "SEVERITY_RANK",
     "ActivityKind",
@@ -56,6 +63,9 @@ __all__ = [
     "AttendanceRecord",
     "AttendanceStatus",
     "CareTransition",
+    "CheckIn",
+    "CheckInResponse",
+    "CheckInStatus",
     "DigestSent",
     "DrugScreen",
     "DrugScreenResult",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from aftercare.models.choices import (
@@ -40,6 +41,12 @@ class AftercarePlan(TimeStampedModel):
     emergency_plan = models.JSONField(default=dict, blank=True)
     support_persons = models.JSONField(default=list, blank=True)
     sponsor = models.JSONField(null=True, blank=True)
+    # How often the patient is sent a check-in while this plan is active; 0 turns them off.
+    checkin_every_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MaxValueValidator(90)],
+        help_text="Days between check-ins while the plan is active (0: none, at most 90).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -58,6 +65,7 @@ class AftercarePlan(TimeStampedModel):
                 | models.Q(end_date__gte=models.F("start_date")),
                 name="plan_end_after_start",
             ),
+            models.CheckConstraint(condition=models.Q(checkin_every_days__lte=90), name="plan_checkin_every_days_max"),
         ]
         indexes = [
             models.Index(fields=["clinic", "created_at", "id"], name="plan_clinic_created"),

@@ -26,6 +26,7 @@ PLAN_FIELDS = (
     "emergency_plan",
     "support_persons",
     "sponsor",
+    "checkin_every_days",
 )
 ACTIVITY_FIELDS = (
     "kind",

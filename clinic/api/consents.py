@@ -258,6 +258,14 @@ class ReleasedDataSerializer(serializers.Serializer[Any]):
             f"alone. {_FLAG_POLICY}"
         ),
     )
+    check_ins = serializers.JSONField(
+        required=False,
+        help_text=(
+            "[{due_on, status, answered_at, instrument, answers: {use_days, craving, sleep_trouble_days, "
+            "low_mood_days, anxious_days, angry_days, confidence, support, meeting_days, wants_call}, risk_score, "
+            "protective_score}]: every check-in sent, oldest first; `answers` and the scores null when unanswered."
+        ),
+    )
 
 
 class ReleaseSerializer(serializers.Serializer[Any]):

@@ -42,6 +42,7 @@ _PATIENT_FIELDS = {
     "phone": "+1 555-0100",
     "preferred_language": "en",
     "reminders_opt_in": True,
+    "checkins_opt_in": True,
     "status": "active",
     "assigned_clinician": CLINICIAN_ID,
     "intake_date": "2026-09-01",

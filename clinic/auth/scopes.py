@@ -22,6 +22,7 @@ SCOPES: dict[str, str] = {
     "attendance:write": "Record attendance",
     "flags:read": "Read risk flags",
     "flags:write": "Acknowledge, resolve and dismiss risk flags",
+    "checkins:read": "Read patients' check-ins and their answers (craving, mood, use: clinical detail)",
     "rules:write": "Turn the clinic's risk rules on or off and tune their thresholds",
     "outreach:read": "Read the outreach log: attempts to reach patients",
     "outreach:write": "Log attempts to reach patients",

@@ -36,6 +36,7 @@ class DisclosureCategory(models.TextChoices):
     MEDICATION = "medication", "Medication-assisted treatment (medication, dose schedule, start date)"
     RISK_FLAGS = "risk_flags", "Risk flags (rule, severity, status, dates)"
     DRUG_SCREENS = "drug_screens", "Drug screen results"
+    CHECK_INS = "check_ins", "Recovery check-in answers"
 
 
 # Accepted when a consent is recorded and stored as the categories that exist on that day, so a

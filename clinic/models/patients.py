@@ -35,6 +35,8 @@ class Patient(TimeStampedModel):
     preferred_language = models.CharField(max_length=2, choices=Language.choices, default=Language.ENGLISH)
     # Reminders go only to patients who said yes: the default is no.
     reminders_opt_in = models.BooleanField(default=False)
+    # Check-ins (a short questionnaire by email) likewise, and apart from reminders: the default is no.
+    checkins_opt_in = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=PatientStatus.choices, default=PatientStatus.ACTIVE)
     assigned_clinician = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -21,16 +21,17 @@ PATIENT_FIELDS = (
     "phone",
     "preferred_language",
     "reminders_opt_in",
+    "checkins_opt_in",
     "status",
     "assigned_clinician",
     "intake_date",
     "discharge_date",
 )
 
-# What decides whether a patient gets reminders. The apps that hold reminders register a hook at
+# What decides whether a patient gets reminders (and check-ins). The apps that hold them register a hook at
 # start-up (`AppConfig.ready()`), as for disclosures (clinic/releases.py), since `clinic` never
 # imports them; it is called as `hook(patient=...)` inside the write's transaction, after the save.
-REMINDER_FIELDS = frozenset({"reminders_opt_in", "email", "status"})
+REMINDER_FIELDS = frozenset({"reminders_opt_in", "checkins_opt_in", "email", "status"})
 PatientHook = Callable[..., object]
 _reminder_hooks: list[PatientHook] = []
 

@@ -68,7 +68,7 @@ def test_the_installed_function_is_the_sql_file_as_rendered_today(db: None) -> N
     body = rendered.split("AS $$", 1)[1].rsplit("$$;", 1)[0]
     assert installed == body, (
         f"The installed aftercare_risk_summary_refresh differs from {REFRESH_FUNCTION_FILE.name} as rendered "
-        "today: add a migration that installs refresh_function_sql() (see aftercare/migrations/0016)."
+        "today: add a migration that installs refresh_function_sql() (see aftercare/migrations/0018)."
     )
     assert config == ["TimeZone=UTC", "plan_cache_mode=force_custom_plan"]
 

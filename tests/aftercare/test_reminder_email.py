@@ -18,6 +18,7 @@ from django.core.mail import EmailMessage
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from aftercare.checkins.email import CheckInContent, checkin_message
 from aftercare.reminders.email import ReminderContent, missed_session_message, reminder_message
 from clinic.privacy import FORBIDDEN_WORDS, forbidden_words_in
 
@@ -325,6 +326,31 @@ def test_no_message_says_anything_about_the_kind_of_care(
         assert forbidden_words_in(text) == [], text
 
 
+def checkin_content(**overrides: Any) -> CheckInContent:
+    fields: dict[str, Any] = {
+        "clinic_name": "Riverbend Health",
+        "clinic_phone": "+1 312-555-0100",
+        "recipient": "pat@example.org",
+        "language": "en",
+        "checkin_url": "https://reminders.example.org/c/abc123.STAMP.SIGNATURE/",
+        "opt_out_url": "https://reminders.example.org/c/stop/abc123.SIGNATURE/",
+        "link_hours": 72,
+        "sender_name": "",
+    }
+    fields.update(overrides)
+    return CheckInContent(**fields)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("phone", ["+1 312-555-0100", ""])
+def test_no_checkin_message_says_anything_about_the_kind_of_care(language: str, phone: str) -> None:
+    message = sent(checkin_message(checkin_content(language=language, clinic_phone=phone)))
+
+    assert message.ics is None
+    for text in message.everything():
+        assert forbidden_words_in(text) == [], text
+
+
 NEUTRAL = st.sampled_from(
     ["Riverbend", "Oak", "Lakeside", "Health", "Family", "Center", "Northside", "Salud", "Río", "Clínica", "Maple"]
 )
@@ -358,6 +384,19 @@ def test_no_neutral_clinic_name_place_or_date_produces_a_revealing_message(
             )
         )
     )
+
+    for text in message.everything():
+        assert forbidden_words_in(text) == [], text
+    assert clinic in message.text
+
+
+@given(
+    clinic=st.lists(NEUTRAL, min_size=1, max_size=4).map(" ".join),
+    language=st.sampled_from(["en", "es"]),
+    hours=st.integers(min_value=1, max_value=720),
+)
+def test_no_neutral_clinic_name_produces_a_revealing_checkin_message(clinic: str, language: str, hours: int) -> None:
+    message = decoded(checkin_message(checkin_content(clinic_name=clinic, language=language, link_hours=hours)))
 
     for text in message.everything():
         assert forbidden_words_in(text) == [], text

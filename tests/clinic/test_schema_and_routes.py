@@ -34,6 +34,7 @@ SIGN_IN_PAGES = ("/admin/login/", "/sign-in/")
 # Public by design, by prefix: the rest of the path is the credential itself.
 PUBLIC_PREFIXES = {
     "/r/unsubscribe/": "patients' one-click unsubscribe links: the signed token is the credential (a bad one is 400)",
+    "/c/": "patients' check-in pages and check-in opt-out links: the signed token is the credential (a bad one is 404)",
     "/invite/": "staff invitation links: the signed token is the credential (a used, expired or made-up one is 404)",
 }
 

@@ -11,6 +11,7 @@ from aftercare.dashboard.pages import show, staff_page
 from aftercare.dashboard.patients.common import patient_of, sees_clinical_detail
 from aftercare.dashboard.patients.records import record_sections
 from aftercare.risk.wording import flag_reason
+from aftercare.selectors.checkins import checkin_next, checkin_trend
 from aftercare.selectors.outreach import outreach_for
 from aftercare.selectors.patients import (
     attendance_grid,
@@ -61,6 +62,10 @@ def patient_page(request: HttpRequest, caller: Caller, patient_id: uuid.UUID) ->
             can_edit_plan=caller.has_scopes(frozenset({"plans:write"})),
             can_log_outreach=caller.has_scopes(frozenset({"outreach:write"})),
         )
+        if caller.has_scopes(frozenset({"checkins:read"})):
+            context["show_checkins"] = True
+            context["checkin_trend"] = checkin_trend(patient=patient)
+            context["checkin_next"] = checkin_next(patient=patient, plan=plan)
         if caller.has_scopes(frozenset({"outreach:read"})):
             context["show_outreach"] = True
             context["attempts"] = list(outreach_for(clinic=caller.clinic, patient_id=patient.pk))

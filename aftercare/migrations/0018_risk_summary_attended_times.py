@@ -75,7 +75,7 @@ $$;
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("aftercare", "0015_reminder_skipped"),
+        ("aftercare", "0017_checkins"),
     ]
 
     operations = [

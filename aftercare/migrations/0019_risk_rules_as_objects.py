@@ -60,7 +60,7 @@ def _back_to_iet(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("aftercare", "0016_risk_summary_attended_times"),
+        ("aftercare", "0018_risk_summary_attended_times"),
     ]
 
     operations = [
