@@ -364,7 +364,7 @@ _NO_CONTACT = RULES["no_contact"]
 RISK_RULE = {
     "code": "no_contact",
     "title": _NO_CONTACT.label,
-    "stage": _NO_CONTACT.stage.value,
+    "stage": "emotional",
     "summary": _NO_CONTACT.summary,
     "severity": _NO_CONTACT.severity,
     "basis": _NO_CONTACT.basis,

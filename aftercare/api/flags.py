@@ -55,18 +55,34 @@ _FLAG_FIELDS = [
 ]
 
 
+EVIDENCE_TYPES = ["appointment", "group_session", "care_transition", "medication_event", "check_in", "drug_screen"]
+
+
 class EvidenceSerializer(serializers.Serializer[Any]):
-    type = serializers.ChoiceField(choices=["appointment", "group_session"])
-    id = serializers.UUIDField()
-    starts_at = serializers.DateTimeField()
-    status = StrictCharField()
+    type = serializers.ChoiceField(
+        choices=EVIDENCE_TYPES,
+        help_text="What the item is: a session, or a record (`care-transitions/`, `medication-events/`, "
+        "`check-ins/`, `drug-screens/`) with that id.",
+    )
+    id = serializers.UUIDField(allow_null=True, help_text="Null for a discharge known only by its date.")
+    starts_at = serializers.DateTimeField(
+        help_text="When it happened: a session's start, an answer's time, or the start of a record's day."
+    )
+    status = StrictCharField(
+        help_text="A session's attendance, a medication event's kind, a screen result, `answered` or `expired`."
+    )
+    detail = serializers.DictField(
+        required=False,
+        help_text="What a record said that the rule read: a check-in's answers, a screen's analyte.",
+    )
 
 
 class FlagSerializer(FastReadMixin, serializers.ModelSerializer[RiskFlag]):
     evidence = EvidenceSerializer(many=True, read_only=True)
     stage = serializers.SerializerMethodField(
         help_text="The relapse stage the rule's evidence points to: emotional (pulling away from care and support), "
-        "mental (craving, low confidence), physical (use)."
+        "mental (craving, low confidence), physical (use); null for a request or a concern about treatment itself "
+        "(asked to be called, a screen negative for the prescribed medication)."
     )
     reason = serializers.SerializerMethodField(
         help_text='Why the rule fired, in one line, from the evidence: "Missed 2 in a row: Tue 24 Nov, Mon 30 Nov".'
@@ -77,9 +93,10 @@ class FlagSerializer(FastReadMixin, serializers.ModelSerializer[RiskFlag]):
         fields = [*_FLAG_FIELDS[:4], "stage", "reason", *_FLAG_FIELDS[4:]]
         read_only_fields = fields
 
-    @extend_schema_field(serializers.ChoiceField(choices=[stage.value for stage in Stage]))
-    def get_stage(self, flag: RiskFlag) -> str:
-        return RULES[flag.rule].stage.value
+    @extend_schema_field(serializers.ChoiceField(choices=[stage.value for stage in Stage], allow_null=True))
+    def get_stage(self, flag: RiskFlag) -> str | None:
+        stage = RULES[flag.rule].stage
+        return stage.value if stage is not None else None
 
     def get_reason(self, flag: RiskFlag) -> str:
         return flag_reason(flag.rule, flag.evidence)
@@ -187,7 +204,8 @@ class RiskRuleSerializer(serializers.Serializer[Any]):
     stage = serializers.ChoiceField(
         choices=[stage.value for stage in Stage],
         read_only=True,
-        help_text="The relapse stage this rule's flags point to.",
+        allow_null=True,
+        help_text="The relapse stage this rule's flags point to (null: a request or a concern about treatment).",
     )
     summary = StrictCharField(read_only=True)
     severity = StrictCharField(read_only=True)
@@ -202,7 +220,7 @@ def _rule_view(code: str, setting: RiskRuleSetting | None) -> dict[str, Any]:
     return {
         "code": code,
         "title": rule.label,
-        "stage": rule.stage.value,
+        "stage": rule.stage.value if rule.stage is not None else None,
         "summary": rule.summary,
         "severity": rule.severity,
         "basis": rule.basis,

@@ -41,10 +41,18 @@ class RiskRule(models.TextChoices):
     CONSECUTIVE_MISSED = "consecutive_missed", "Consecutive missed sessions"
     MISSED_IN_WINDOW = "missed_in_window", "Missed sessions in a window"
     EARLY_MISSED = "early_missed", "Missed session early in treatment"
-    MEDICATION_MISSED = "medication_missed", "Consecutive missed medication visits"
+    MEDICATION_MISSED = "medication_missed", "Missed methadone doses"
+    BUPRENORPHINE_GAP = "buprenorphine_gap", "Days without buprenorphine"
+    NALTREXONE_OVERDUE = "naltrexone_overdue", "Naltrexone injection overdue"
     NO_CONTACT = "no_contact", "No attended session for a long time"
-    POST_DISCHARGE_GAP = "post_discharge_gap", "No follow-up after discharge"
+    POST_DISCHARGE_GAP = "post_discharge_gap", "No follow-up after a care transition"
     GROUP_DROPOUT = "group_dropout", "Stopped coming to a support group"
+    CHECKIN_USE = "checkin_use", "Check-in reports use"
+    CHECKIN_CRAVING = "checkin_craving", "Check-in reports craving or low confidence"
+    CHECKIN_CALL_REQUEST = "checkin_call_request", "Asked to be called"
+    CHECKIN_SILENT = "checkin_silent", "Check-ins unanswered"
+    DRUG_SCREEN = "drug_screen", "Unexpected positive drug screen"
+    MAT_NEGATIVE_SCREEN = "mat_negative_screen", "Screen negative for the prescribed medication"
 
 
 @tracked

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 
-from aftercare.models.choices import AttendanceStatus, GroupAttendanceStatus
+from aftercare.models.choices import ActivityKind, AttendanceStatus, GroupAttendanceStatus
 
 
 class Outcome(enum.StrEnum):
@@ -72,6 +72,24 @@ ATTENDED_STATUSES = frozenset(
 MISSED_STATUSES = frozenset(statuses(APPOINTMENT_OUTCOMES, Outcome.MISSED) + statuses(GROUP_OUTCOMES, Outcome.MISSED))
 
 
+class Stream(enum.StrEnum):
+    """The activity streams whose misses are counted apart as well as together (attending a group
+    does not end a run of missed therapy): a patient's appointments, by their kind, and the
+    sessions of their support groups."""
+
+    INDIVIDUAL = "individual"
+    GROUP = "group"
+    MEDICATION = "medication"
+
+
+# An appointment's stream, by its kind (every other kind is an individual appointment).
+APPOINTMENT_STREAMS: Mapping[str, Stream] = {ActivityKind.MEDICATION: Stream.MEDICATION}
+
+
+def appointment_stream(kind: str) -> Stream:
+    return APPOINTMENT_STREAMS.get(kind, Stream.INDIVIDUAL)
+
+
 class SqlOutcomes:
     """The SQL fragments of the vocabulary, rendered from the maps above each time they are asked
     for (so a test that changes a map sees its SQL change)."""
@@ -84,6 +102,15 @@ class SqlOutcomes:
     def group(*wanted: Outcome) -> str:
         return sql_list(statuses(GROUP_OUTCOMES, *wanted))
 
+    @staticmethod
+    def appointment_stream(kind: str) -> str:
+        """A CASE naming the stream of an appointment whose kind is the column `kind`."""
+        branches = " ".join(
+            f"WHEN {kind} IN {sql_list([k for k, s in APPOINTMENT_STREAMS.items() if s == stream])} THEN '{stream}'"
+            for stream in dict.fromkeys(APPOINTMENT_STREAMS.values())
+        )
+        return f"CASE {branches} ELSE '{Stream.INDIVIDUAL}' END"
+
     @classmethod
     def fragments(cls) -> dict[str, str]:
         """Every fragment by name, as the summary's `.sql` file and the triggers use them."""
@@ -95,4 +122,6 @@ class SqlOutcomes:
             "group_attended": cls.group(attended),
             "group_missed": cls.group(missed),
             "group_counted": cls.group(attended, missed),
+            "appointment_stream": cls.appointment_stream("a.kind"),
+            "group_stream": f"'{Stream.GROUP}'",
         }

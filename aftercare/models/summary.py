@@ -142,6 +142,14 @@ class RiskSummary(models.Model):
     missed = models.JSONField(default=list)
     medication_missed_at = ArrayField(models.DateTimeField(), default=list)
     medication_missed = models.JSONField(default=list)
+    # Each other stream apart (aftercare/models/outcomes.py, `Stream`): attending a group does not
+    # end a run of missed therapy.
+    individual_attended_at = models.DateTimeField(null=True)
+    individual_missed_at = ArrayField(models.DateTimeField(), default=list)
+    individual_missed = models.JSONField(default=list)
+    group_attended_at = models.DateTimeField(null=True)
+    group_missed_at = ArrayField(models.DateTimeField(), default=list)
+    group_missed = models.JSONField(default=list)
 
     def __str__(self) -> str:
         return f"Risk summary {self.pk}"

@@ -78,7 +78,11 @@ def _rules_sql() -> str:
     rules = list(RULES.values())
     ctes = {name: sql for rule in rules for name, sql in rule.ctes().items()}
     columns = {name: sql for rule in rules for name, sql in rule.columns().items()}
-    joins = [join for rule in rules for join in rule.joins()]
+    clash = set(columns) & set(RULES)
+    if clash:  # a rule's decision is the column named by its code
+        raise ValueError(f"columns named as rules: {sorted(clash)}")
+    # Rules of one kind share their expressions, joins and columns: each comes in once.
+    joins = list(dict.fromkeys(join for rule in rules for join in rule.joins()))
     firing = [
         rule.firing()
         or f"SELECT p.patient_id, p.clinic_id, '{rule.code}' AS rule, p.{rule.code} AS severity, "
@@ -101,7 +105,9 @@ WITH cfg AS MATERIALIZED (
 p AS MATERIALIZED (
     SELECT pa.id AS patient_id, pa.status, pa.discharge_date, pa.intake_date, cfg.*,
            s.attended_at, coalesce(s.attended_times, '{{}}') AS attended_times, s.medication_attended_at,
-           coalesce(s.missed_at, '{{}}') AS missed_at, coalesce(s.medication_missed_at, '{{}}') AS medication_missed_at
+           coalesce(s.missed_at, '{{}}') AS missed_at, coalesce(s.medication_missed_at, '{{}}') AS medication_missed_at,
+           s.individual_attended_at, coalesce(s.individual_missed_at, '{{}}') AS individual_missed_at,
+           s.group_attended_at, coalesce(s.group_missed_at, '{{}}') AS group_missed_at
     FROM clinic_patient pa
     JOIN cfg ON cfg.clinic_id = pa.clinic_id
     LEFT JOIN aftercare_risksummary s ON s.patient_id = pa.id

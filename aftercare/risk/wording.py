@@ -62,6 +62,9 @@ def evidence_line(
     session fell in (when it did)."""
     status = str(item.get("status") or "")
     moment = _instant(item.get("starts_at"))
+    record = _record_line(item, status, moment, zone)
+    if record is not None:
+        return record
     if what is None:
         what = "a group session" if item.get("type") == "group_session" else "a session"
     line = f"{_DID.get(status, status.replace('_', ' '))} {what}"
@@ -75,3 +78,37 @@ def evidence_line(
     elif plan_start is not None and day >= plan_start:
         line += f", day {(day - plan_start).days + 1} of the plan"
     return line
+
+
+# Records, by evidence type: what the record says, on its day (records carry a day, not a time).
+_RECORD_STATUS = {
+    "dose_observed": "dose given under observation",
+    "take_home_dispensed": "take-home supply dispensed",
+    "injection_given": "injection given",
+    "dose_missed": "dose missed",
+    "positive": "positive",
+    "negative": "negative",
+    "invalid": "invalid specimen",
+}
+
+
+def _record_line(
+    item: dict[str, Any], status: str, moment: datetime.datetime | None, zone: zoneinfo.ZoneInfo | None
+) -> str | None:
+    kind = item.get("type")
+    if kind not in {"check_in", "medication_event", "drug_screen", "care_transition"}:
+        return None
+    day = local_day(moment, zone) if moment is not None else "an unknown day"
+    detail = item.get("detail") if isinstance(item.get("detail"), dict) else {}
+    if kind == "check_in":
+        if status == "expired":
+            return f"check-in not answered (expired {local_moment(moment, zone) if moment else day})"
+        answers = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in sorted(detail.items()))
+        answered = f"check-in answered {local_moment(moment, zone) if moment else day}"
+        return f"{answered}: {answers}" if answers else answered
+    if kind == "medication_event":
+        return f"{_RECORD_STATUS.get(status, status.replace('_', ' '))} {day}"
+    if kind == "drug_screen":
+        analyte = str(detail.get("analyte") or "a substance").replace("_", " ")
+        return f"screen collected {day}: {_RECORD_STATUS.get(status, status)} for {analyte}"
+    return f"care transition {day}"

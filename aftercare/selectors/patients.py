@@ -27,7 +27,7 @@ from aftercare.models import (
 )
 from aftercare.models.choices import CANCELLED_STATUSES
 from aftercare.models.flags import ACTIVE_FLAG_STATUSES
-from aftercare.models.outcomes import ATTENDED_STATUSES, MISSED_STATUSES
+from aftercare.models.outcomes import ATTENDED_STATUSES, MISSED_STATUSES, appointment_stream
 from clinic.models import Clinic, Patient
 from clinic.selectors.patients import actor_names, patient_history
 
@@ -144,7 +144,7 @@ def attendance_grid(
 
     appointments = Appointment.objects.filter(patient=patient, starts_at__gte=since, starts_at__lte=now)
     for kind, status, starts_at in appointments.values_list("kind", "attendance_status", "starts_at"):
-        add("medication" if kind == ActivityKind.MEDICATION else "individual", starts_at, _mark(status))
+        add(appointment_stream(kind), starts_at, _mark(status))
     sessions = GroupAttendance.objects.filter(
         patient=patient, session__starts_at__gte=since, session__starts_at__lte=now
     ).values_list("status", "session__starts_at", "session__cancelled")

@@ -199,6 +199,16 @@ def drug_screens(patient: Patient, categories: frozenset[str]) -> Released:
     return Released(data)
 
 
+# The category of each kind of record a flag's evidence may name (the engine names only the
+# patient's own records).
+_RECORD_CATEGORIES = {
+    "care_transition": DisclosureCategory.ENROLLMENT,
+    "medication_event": DisclosureCategory.MEDICATION,
+    "check_in": DisclosureCategory.CHECK_INS,
+    "drug_screen": DisclosureCategory.DRUG_SCREENS,
+}
+
+
 def _evidence_categories(items: Iterable[Any], medication_visits: set[str], appointments: set[str]) -> set[str]:
     """The categories of the sessions in a flag's evidence. An item this patient's records cannot
     account for (an unknown type, an appointment that is not theirs) could be anything."""
@@ -207,6 +217,8 @@ def _evidence_categories(items: Iterable[Any], medication_visits: set[str], appo
         kind = item.get("type") if isinstance(item, dict) else None
         if kind == "group_session":
             found.add(DisclosureCategory.ATTENDANCE)
+        elif kind in _RECORD_CATEGORIES:
+            found.add(_RECORD_CATEGORIES[kind])
         elif kind == "appointment" and str(item.get("id")) in appointments:
             found.add(DisclosureCategory.ATTENDANCE)
             if str(item["id"]) in medication_visits:

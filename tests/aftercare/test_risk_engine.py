@@ -1,6 +1,8 @@
 """The risk engine on generated populations: the sweep and the incremental path (the task queued
 after attendance is recorded) give identical flags, and both match a plain-Python reading of the
-rules in DESIGN.md, written independently of the SQL."""
+rules in DESIGN.md, written independently of the SQL. The populations hold sessions, plans and
+medication starts, groups, and the records the newer rules read (risk_oracle_records.py):
+medication events, check-ins, care transitions and drug screens."""
 
 from __future__ import annotations
 
@@ -25,7 +27,14 @@ from aftercare.models import (
 )
 from aftercare.risk.engine import evaluate
 from clinic.models import Clinic, PatientStatus
-from tests.aftercare.factories import AppointmentFactory, GroupSessionFactory, PlanFactory, SupportGroupFactory
+from tests.aftercare.factories import (
+    AppointmentFactory,
+    GroupSessionFactory,
+    PlanFactory,
+    SupportGroupFactory,
+    clinician_of,
+)
+from tests.aftercare.risk_oracle_records import Built, Records, build_records, expected_records, records
 from tests.factories import ClinicFactory, PatientFactory
 
 UTC = datetime.UTC
@@ -51,6 +60,7 @@ class Person:
     sessions: tuple[Session, ...]
     group: tuple[tuple[int, str], ...]  # (hours ago, status) of the sessions of one group they belong to
     joined_days_ago: int
+    records: Records
 
 
 sessions = st.builds(
@@ -72,6 +82,7 @@ people = st.builds(
         unique_by=lambda item: item[0],
     ).map(tuple),
     joined_days_ago=st.integers(0, 70),
+    records=records,
 )
 
 
@@ -97,7 +108,7 @@ def _hours(hours: int) -> datetime.datetime:
     return NOW - datetime.timedelta(hours=hours)
 
 
-def build(clinic: Clinic, person: Person) -> tuple[Any, list[Event]]:
+def build(clinic: Clinic, person: Person) -> tuple[Any, list[Event], Built, str | None]:
     intake = TODAY - datetime.timedelta(days=person.intake_days_ago)
     discharged = person.discharged_days_ago is not None and person.discharged_days_ago <= person.intake_days_ago
     patient = PatientFactory.create(
@@ -106,15 +117,19 @@ def build(clinic: Clinic, person: Person) -> tuple[Any, list[Event]]:
         status=PatientStatus.DISCHARGED if discharged else PatientStatus.ACTIVE,
         discharge_date=TODAY - datetime.timedelta(days=person.discharged_days_ago or 0) if discharged else None,
     )
+    plan, listed = None, None  # the active plan, and the medication it lists
     if person.plan_start_days_ago is not None:
         plan = PlanFactory.create(
             patient=patient, start_date=TODAY - datetime.timedelta(days=person.plan_start_days_ago)
         )
-        if person.medication_start_days_ago is not None:
+        if person.medication_start_days_ago is not None or person.records.medication is not None:
+            listed = person.records.medication or "methadone"
+            started = person.medication_start_days_ago
             PlanActivity.objects.create(
-                plan=plan, kind=ActivityKind.MEDICATION, medication="methadone",
-                medication_started_on=TODAY - datetime.timedelta(days=person.medication_start_days_ago),
+                plan=plan, kind=ActivityKind.MEDICATION, medication=listed,
+                medication_started_on=None if started is None else TODAY - datetime.timedelta(days=started),
             )  # fmt: skip
+    built = build_records(patient, plan, person.records, now=NOW, by=clinician_of(clinic))
     events = []
     for item in person.sessions:
         kind = ActivityKind.MEDICATION if item.medication else ActivityKind.INDIVIDUAL_THERAPY
@@ -138,7 +153,7 @@ def build(clinic: Clinic, person: Person) -> tuple[Any, list[Event]]:
                     in_group=session.starts_at.date() >= joined,
                 )
             )
-    return patient, events
+    return patient, events, built, listed
 
 
 def _streak(events: list[Event]) -> list[Event]:
@@ -147,11 +162,20 @@ def _streak(events: list[Event]) -> list[Event]:
     return [e for e in events if e.missed and (last is None or e.starts_at > last)]
 
 
-def expected(patient: Any, events: list[Event]) -> dict[tuple[str, str], tuple[str, set[str]]]:
+def expected(
+    patient: Any, events: list[Event], built: Built, listed: str | None
+) -> dict[tuple[str, str], tuple[str, set[str]]]:
     """The rules of DESIGN.md read literally, in Python, for one patient at NOW."""
     counted = [e for e in events if e.attended or e.missed]  # excused, cancelled, scheduled: left out
     found: dict[str, tuple[str, list[Event]]] = {}
-    streak = _streak(counted)
+    # In a row over every session, and within each stream apart; the longest run (the first on a tie).
+    runs = [
+        _streak(counted),
+        _streak([e for e in counted if e.kind == "appointment" and not e.medication]),
+        _streak([e for e in counted if e.kind == "group_session"]),
+        _streak([e for e in counted if e.kind == "appointment" and e.medication]),
+    ]
+    streak = max(runs, key=len)
     if len(streak) >= 3:
         found["consecutive_missed"] = ("high", streak)
     elif len(streak) >= 2:
@@ -174,9 +198,6 @@ def expected(patient: Any, events: list[Event]) -> dict[tuple[str, str], tuple[s
     reengaged = early and len([e for e in counted if e.attended and e.starts_at > max(x.starts_at for x in early)]) >= 2
     if early and not reengaged:
         found["early_missed"] = ("high" if len(early) >= 2 else "medium", early)
-    medication = _streak([e for e in counted if e.medication])
-    if len(medication) >= 3:
-        found["medication_missed"] = ("high", medication)
     attended = [e for e in counted if e.attended]
     last = max((e.starts_at for e in attended), default=None)
     if patient.status == "active":
@@ -186,21 +207,12 @@ def expected(patient: Any, events: list[Event]) -> dict[tuple[str, str], tuple[s
             found["no_contact"] = ("high", evidence)
         elif NOW - since >= datetime.timedelta(days=30):
             found["no_contact"] = ("medium", evidence)
-    if patient.status == "discharged" and (TODAY - patient.discharge_date).days <= 90:
-        day = patient.discharge_date
-
-        def within(days: int) -> list[Event]:
-            return [e for e in attended if day <= e.starts_at.date() <= day + datetime.timedelta(days=days)]
-
-        # HEDIS FUI: follow-up within 7 days, and 2 sessions within 30.
-        if day + datetime.timedelta(days=7) < TODAY and not within(7):
-            found["post_discharge_gap"] = ("high", within(30))
-        elif day + datetime.timedelta(days=30) < TODAY and len(within(30)) < 2:
-            found["post_discharge_gap"] = ("medium", within(30))
     dropout = _streak([e for e in counted if e.in_group])
     if len(dropout) >= 3:
         found["group_dropout"] = ("medium", dropout)
-    return {(str(patient.pk), rule): (severity, {e.id for e in items}) for rule, (severity, items) in found.items()}
+    read = {rule: (severity, {e.id for e in items}) for rule, (severity, items) in found.items()}
+    read |= expected_records(patient, built, listed, attended, NOW)
+    return {(str(patient.pk), rule): value for rule, value in read.items()}
 
 
 def snapshot() -> dict[tuple[str, str], tuple[str, set[str]]]:
@@ -218,8 +230,8 @@ def test_sweep_incremental_and_the_rules_as_written_agree(population: list[Perso
         clinic = ClinicFactory.create(time_zone="UTC")
         built = [build(clinic, person) for person in population]
         want: dict[tuple[str, str], tuple[str, set[str]]] = {}
-        for patient, events in built:
-            want.update(expected(patient, events))
+        for patient, events, records_built, listed in built:
+            want.update(expected(patient, events, records_built, listed))
 
         with transaction.atomic():
             evaluate(now=NOW)
@@ -228,7 +240,7 @@ def test_sweep_incremental_and_the_rules_as_written_agree(population: list[Perso
 
         from tasks.risk import risk_evaluate_patients
 
-        patients = [str(patient.pk) for patient, _events in built]
+        patients = [str(patient.pk) for patient, *_ in built]
         order.shuffle(patients)
         for patient_id in patients:
             risk_evaluate_patients.delay([patient_id], now=NOW.isoformat())

@@ -92,6 +92,28 @@ def test_consecutive_missed_one_short_then_at_medium_then_high_on_the_same_flag(
     assert [event.severity for event in escalated.events.all()] == ["medium", "high"]
 
 
+def test_attending_groups_does_not_end_a_run_of_missed_therapy(patient: Patient) -> None:
+    """Streams are counted apart as well as together: three therapy no-shows in a row are high
+    even though the patient came to every group session in between."""
+    therapy = [session(patient, days_ago, A.MISSED) for days_ago in (20, 13)]
+    group_history(patient, "attended", "attended", "attended")  # 21, 14 and 7 days ago
+    sweep()
+    (flag,) = flags(RiskRule.CONSECUTIVE_MISSED)
+    assert (flag.severity, [item["id"] for item in flag.evidence]) == ("medium", [str(a.pk) for a in therapy])
+
+    therapy.append(session(patient, 6, A.LATE_CANCELLED))
+    sweep(NOW + datetime.timedelta(minutes=1))
+    sweep(NOW + datetime.timedelta(minutes=2))
+    (flag,) = flags(RiskRule.CONSECUTIVE_MISSED)
+    assert (flag.severity, [item["id"] for item in flag.evidence]) == ("high", [str(a.pk) for a in therapy])
+    assert flag.events.count() == 2  # raised, escalated: sweeping again changed nothing
+
+    session(patient, 2, A.ATTENDED)  # therapy again: the run ends
+    sweep(NOW + datetime.timedelta(minutes=3))
+    (flag,) = flags(RiskRule.CONSECUTIVE_MISSED)
+    assert flag.condition_met is False
+
+
 def test_excused_and_cancellations_never_count_as_missed_but_late_cancellations_do(patient: Patient) -> None:
     history(patient, A.ATTENDED, A.MISSED, A.EXCUSED, A.CANCELLED, A.CANCELLED_BY_CLINIC)
     sweep()
@@ -185,17 +207,20 @@ def test_a_miss_in_the_first_30_days_of_a_medication_start_is_flagged(patient: P
 # -- medication_missed --------------------------------------------------------------------------
 
 
-def test_medication_missed_counts_only_medication_visits_in_a_row(patient: Patient) -> None:
+def test_missed_medication_visits_are_a_run_of_their_own(patient: Patient) -> None:
+    """A clinic that books medication visits without recording doses: the visits are a stream of
+    consecutive_missed (medication_missed reads dosing events, and there are none)."""
     history(patient, A.ATTENDED, A.MISSED, A.MISSED, kind=ActivityKind.MEDICATION)
-    session(patient, 0.5, A.MISSED)  # therapy, not medication
+    session(patient, 0.5, A.ATTENDED)  # therapy attended: ends the run over every session, not this one
     sweep()
-    assert flags(RiskRule.MEDICATION_MISSED) == []
+    (flag,) = flags(RiskRule.CONSECUTIVE_MISSED)
+    assert (flag.severity, len(flag.evidence)) == ("medium", 2)
 
     session(patient, 0.25, A.MISSED, kind=ActivityKind.MEDICATION)
-    sweep()
-    sweep()
-    (flag,) = flags(RiskRule.MEDICATION_MISSED)
+    sweep(NOW + datetime.timedelta(minutes=1))
+    (flag,) = flags(RiskRule.CONSECUTIVE_MISSED)
     assert (flag.severity, len(flag.evidence)) == ("high", 3)
+    assert flags(RiskRule.MEDICATION_MISSED) == []
 
 
 # -- no_contact ---------------------------------------------------------------------------------

@@ -25,15 +25,17 @@ BEGIN
     -- Planned with `patients` known: a refresh of a few patients reads them by index, a rebuild
     -- scans once.
     INSERT INTO aftercare_risksummary (patient_id, attended_at, attended, attended_times, medication_attended_at,
-                                       missed_at, missed, medication_missed_at, medication_missed)
+                                       missed_at, missed, medication_missed_at, medication_missed,
+                                       individual_attended_at, individual_missed_at, individual_missed,
+                                       group_attended_at, group_missed_at, group_missed)
     WITH sessions AS (
         SELECT a.patient_id, 'appointment'::text AS type, a.id, a.starts_at, a.attendance_status::text AS status,
-               a.kind = 'medication' AS medication, a.attendance_status IN {{ appointment_missed }} AS missed
+               {{ appointment_stream }} AS stream, a.attendance_status IN {{ appointment_missed }} AS missed
         FROM aftercare_appointment a
         WHERE a.attendance_status IN {{ appointment_counted }}
           AND (patients IS NULL OR a.patient_id = ANY(patients))
         UNION ALL
-        SELECT ga.patient_id, 'group_session', gs.id, gs.starts_at, ga.status::text, false,
+        SELECT ga.patient_id, 'group_session', gs.id, gs.starts_at, ga.status::text, {{ group_stream }},
                ga.status IN {{ group_missed }}
         FROM aftercare_groupattendance ga
         JOIN aftercare_groupsession gs ON gs.id = ga.session_id AND NOT gs.cancelled
@@ -44,14 +46,21 @@ BEGIN
                max(s.starts_at) FILTER (WHERE NOT s.missed) OVER (PARTITION BY s.patient_id) AS last_attended
         FROM sessions s
     )
+    -- Every session together, then each stream apart: its last attended one and its misses.
     SELECT patient_id, max(last_attended),
            coalesce(jsonb_agg(item ORDER BY starts_at, id) FILTER (WHERE NOT missed AND starts_at = last_attended), '[]'),
            coalesce(array_agg(starts_at ORDER BY starts_at, id) FILTER (WHERE NOT missed), '{}'),
-           max(starts_at) FILTER (WHERE NOT missed AND medication),
+           max(starts_at) FILTER (WHERE NOT missed AND stream = 'medication'),
            coalesce(array_agg(starts_at ORDER BY starts_at, id) FILTER (WHERE missed), '{}'),
            coalesce(jsonb_agg(item ORDER BY starts_at, id) FILTER (WHERE missed), '[]'),
-           coalesce(array_agg(starts_at ORDER BY starts_at, id) FILTER (WHERE missed AND medication), '{}'),
-           coalesce(jsonb_agg(item ORDER BY starts_at, id) FILTER (WHERE missed AND medication), '[]')
+           coalesce(array_agg(starts_at ORDER BY starts_at, id) FILTER (WHERE missed AND stream = 'medication'), '{}'),
+           coalesce(jsonb_agg(item ORDER BY starts_at, id) FILTER (WHERE missed AND stream = 'medication'), '[]'),
+           max(starts_at) FILTER (WHERE NOT missed AND stream = 'individual'),
+           coalesce(array_agg(starts_at ORDER BY starts_at, id) FILTER (WHERE missed AND stream = 'individual'), '{}'),
+           coalesce(jsonb_agg(item ORDER BY starts_at, id) FILTER (WHERE missed AND stream = 'individual'), '[]'),
+           max(starts_at) FILTER (WHERE NOT missed AND stream = 'group'),
+           coalesce(array_agg(starts_at ORDER BY starts_at, id) FILTER (WHERE missed AND stream = 'group'), '{}'),
+           coalesce(jsonb_agg(item ORDER BY starts_at, id) FILTER (WHERE missed AND stream = 'group'), '[]')
     FROM marked
     GROUP BY patient_id;
 END;

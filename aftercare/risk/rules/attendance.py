@@ -19,9 +19,16 @@ _ATTENDANCE = DisclosureCategory.ATTENDANCE
 
 
 class ConsecutiveMissed(MissedSessionsRule):
+    """Misses in a row, counted over every session and over each stream apart (individual
+    appointments, group sessions, medication visits): attending a group does not end a run of
+    missed therapy. The longest run decides, and is the evidence."""
+
     code = RiskRule.CONSECUTIVE_MISSED
     drawn_from = frozenset({_ATTENDANCE})
-    summary = "Missed sessions in a row since the last one attended."
+    summary = (
+        "Missed sessions in a row since the last one attended, over all sessions or within one stream "
+        "(individual appointments, group sessions, medication visits)."
+    )
     severity = "medium; high from `high_at`"
     basis = (
         "Clinic practice, not a published cut-off: two no-shows in a row call for outreach; missed sessions "
@@ -34,20 +41,34 @@ class ConsecutiveMissed(MissedSessionsRule):
     ordered = (("medium_at", "high_at"),)
     phrase = "Missed {n} in a row"
     lapsed_note = "A session was attended since the misses in a row."
+    # (timeline prefix, evidence column): every session, then each stream. On a tie the first wins.
+    RUNS = (("", "missed"), ("individual_", "individual_missed"), ("group_", "group_missed"),
+            ("medication_", "medication_missed"))  # fmt: skip
 
     def columns(self) -> dict[str, str]:
-        # The position of the first miss after the last attended session.
-        return {"cm_first": "width_bucket(coalesce(p.attended_at, '-infinity'), p.missed_at)"}
+        # Per run: the position of its first miss after its last attended session, and its length.
+        columns = {}
+        for prefix, _ in self.RUNS:
+            first = f"width_bucket(coalesce(p.{prefix}attended_at, '-infinity'), p.{prefix}missed_at)"
+            columns[f"cm_{prefix}first"] = first
+            columns[f"cm_{prefix}n"] = f"cardinality(p.{prefix}missed_at) - {first}"
+        return columns
+
+    def _longest(self) -> str:
+        return f"greatest({', '.join(f'p.cm_{prefix}n' for prefix, _ in self.RUNS)})"
 
     def decides(self) -> str:
-        streak = "cardinality(p.missed_at) - p.cm_first"
         return (
-            f"CASE WHEN {streak} >= {self.cfg('high_at')} THEN 'high' "
-            f"WHEN {streak} >= {self.cfg('medium_at')} THEN 'medium' END"
+            f"CASE WHEN {self._longest()} >= {self.cfg('high_at')} THEN 'high' "
+            f"WHEN {self._longest()} >= {self.cfg('medium_at')} THEN 'medium' END"
         )
 
     def evidence(self) -> str:
-        return evidence_slice("s.missed", "p.cm_first")
+        branches = " ".join(
+            f"WHEN p.cm_{prefix}n = {self._longest()} THEN {evidence_slice(f's.{column}', f'p.cm_{prefix}first')}"
+            for prefix, column in self.RUNS
+        )
+        return f"CASE {branches} END"
 
 
 class MissedInWindow(MissedSessionsRule):
@@ -90,10 +111,7 @@ class EarlyMissed(MissedSessionsRule):
         "attended `reengaged_after` sessions since the last of them."
     )
     severity = "medium; high from `high_at` early misses"
-    basis = (
-        "Dropout peaks in the first 30 days of treatment (Lappan et al. 2020, PMC7609975; "
-        "Hser et al. 2017, PMC5522736)."
-    )
+    basis = "Dropout peaks in the first 30 days of treatment (PMC7609975, PMC5522736)."
     thresholds = {
         "days": Threshold(30, 1, 180, "How long 'early' lasts, in days."),
         "high_at": Threshold(2, 1, 20, "Early misses (not followed by re-engagement) for a high flag."),
@@ -157,29 +175,6 @@ class EarlyMissed(MissedSessionsRule):
             "(SELECT jsonb_agg(s.missed->(position::int - 1) ORDER BY position) "
             "FROM unnest(p.early_positions) AS position)"
         )
-
-
-class MedicationVisitsMissed(MissedSessionsRule):
-    code = RiskRule.MEDICATION_MISSED
-    drawn_from = frozenset({_ATTENDANCE, DisclosureCategory.MEDICATION})
-    summary = "Medication (MAT) visits missed in a row since the last one attended."
-    severity = "high"
-    basis = (
-        "Missed-dose guidance for opioid treatment programmes: 3 or more missed doses call for prescriber review, "
-        "5 for re-induction (SAMHSA TIP 63, Medications for Opioid Use Disorder, 2021)."
-    )
-    thresholds = {"count": Threshold(3, 1, 20, "Missed medication visits in a row.")}
-    phrase = "Missed {n} medication visits in a row"
-    lapsed_note = "A medication visit was attended since the misses."
-
-    def columns(self) -> dict[str, str]:
-        return {"med_first": "width_bucket(coalesce(p.medication_attended_at, '-infinity'), p.medication_missed_at)"}
-
-    def decides(self) -> str:
-        return f"CASE WHEN cardinality(p.medication_missed_at) - p.med_first >= {self.cfg('count')} THEN 'high' END"
-
-    def evidence(self) -> str:
-        return evidence_slice("s.medication_missed", "p.med_first")
 
 
 class NoContact(Rule):

@@ -81,7 +81,8 @@ class Rule:
     summary: ClassVar[str]
     severity: ClassVar[str]  # in words: "medium; high from `high_at`"
     basis: ClassVar[str]  # the clinical reason, naming its source
-    stage: ClassVar[Stage] = Stage.EMOTIONAL
+    # None: a request or a concern about treatment itself, not a sign of a relapse stage.
+    stage: ClassVar[Stage | None] = Stage.EMOTIONAL
     thresholds: ClassVar[dict[str, Threshold]] = {}
     # (smaller, larger): the first may not exceed the second.
     ordered: ClassVar[tuple[tuple[str, str], ...]] = ()

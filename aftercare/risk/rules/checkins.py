@@ -25,21 +25,20 @@ _BAM = "Brief Addiction Monitor (Cacciola et al. 2013, Journal of Substance Abus
 # Weekly check-in answers predicted lapses in the following week.
 _CHIH = "Chih et al. 2014, Journal of Substance Abuse Treatment 46:29-35"
 
-_LAST = f"""
-    SELECT DISTINCT ON (c.patient_id) c.patient_id, c.id, r.answered_at, r.use_days, r.craving, r.confidence,
-           r.wants_call
-    FROM aftercare_checkin c
-    JOIN aftercare_checkinresponse r ON r.checkin_id = c.id
-    JOIN p ON p.patient_id = c.patient_id
-    WHERE c.status = '{CheckInStatus.ANSWERED}' AND r.answered_at <= %(now)s
-    ORDER BY c.patient_id, r.answered_at DESC, c.id DESC"""
+_LAST = """
+    SELECT DISTINCT ON (r.patient_id) r.patient_id, r.checkin_id AS id, r.answered_at, r.use_days, r.craving,
+           r.confidence, r.wants_call
+    FROM aftercare_checkinresponse r
+    JOIN p ON p.patient_id = r.patient_id
+    WHERE r.answered_at <= %(now)s
+    ORDER BY r.patient_id, r.answered_at DESC, r.checkin_id DESC"""
 
 
 def _answer(keys: str) -> str:
     """The latest answer as evidence, with the answers the rule read (`keys`: jsonb_build_object pairs)."""
     return (
-        "jsonb_build_array(jsonb_build_object('type', 'check_in', 'id', p.checkin_id, 'starts_at', "
-        f"p.checkin_answered_at, 'status', 'answered', 'detail', jsonb_build_object({keys})))"
+        "jsonb_build_array(jsonb_build_object('type', 'check_in', 'id', p.ci_id, 'starts_at', "
+        f"p.ci_answered_at, 'status', 'answered', 'detail', jsonb_build_object({keys})))"
     )
 
 
@@ -54,16 +53,16 @@ class CheckInRule(Rule):
 
     def columns(self) -> dict[str, str]:
         return {
-            "checkin_id": "checkin_last.id",
-            "checkin_answered_at": "checkin_last.answered_at",
-            "checkin_use_days": "checkin_last.use_days",
-            "checkin_craving": "checkin_last.craving",
-            "checkin_confidence": "checkin_last.confidence",
-            "checkin_wants_call": "checkin_last.wants_call",
+            "ci_id": "checkin_last.id",
+            "ci_answered_at": "checkin_last.answered_at",
+            "ci_use_days": "checkin_last.use_days",
+            "ci_craving": "checkin_last.craving",
+            "ci_confidence": "checkin_last.confidence",
+            "ci_wants_call": "checkin_last.wants_call",
         }
 
     def recent(self) -> str:
-        return f"p.checkin_answered_at > %(now)s - {self.days('days')}"
+        return f"p.ci_answered_at > %(now)s - {self.days('days')}"
 
     @staticmethod
     def detail(evidence: Sequence[dict[str, Any]], zone: zoneinfo.ZoneInfo | None) -> tuple[dict[str, Any], str]:
@@ -89,10 +88,10 @@ class CheckInUse(CheckInRule):
     lapsed_note = "A newer check-in reports no use (or the last one is too old to stand)."
 
     def decides(self) -> str:
-        return f"CASE WHEN {self.recent()} AND p.checkin_use_days >= {self.cfg('use_days')} THEN 'high' END"
+        return f"CASE WHEN {self.recent()} AND p.ci_use_days >= {self.cfg('use_days')} THEN 'high' END"
 
     def evidence(self) -> str:
-        return _answer("'use_days', p.checkin_use_days")
+        return _answer("'use_days', p.ci_use_days")
 
     def reason(self, evidence: Sequence[dict[str, Any]], zone: zoneinfo.ZoneInfo | None = None) -> str:
         detail, day = self.detail(evidence, zone)
@@ -120,12 +119,12 @@ class CheckInCraving(CheckInRule):
 
     def decides(self) -> str:
         return (
-            f"CASE WHEN {self.recent()} AND (p.checkin_craving >= {self.cfg('craving_at')} "
-            f"OR p.checkin_confidence <= {self.cfg('confidence_at_most')}) THEN 'medium' END"
+            f"CASE WHEN {self.recent()} AND (p.ci_craving >= {self.cfg('craving_at')} "
+            f"OR p.ci_confidence <= {self.cfg('confidence_at_most')}) THEN 'medium' END"
         )
 
     def evidence(self) -> str:
-        return _answer("'craving', p.checkin_craving, 'confidence', p.checkin_confidence")
+        return _answer("'craving', p.ci_craving, 'confidence', p.ci_confidence")
 
     def reason(self, evidence: Sequence[dict[str, Any]], zone: zoneinfo.ZoneInfo | None = None) -> str:
         detail, day = self.detail(evidence, zone)
@@ -146,7 +145,7 @@ class CheckInCallRequest(CheckInRule):
     lapsed_note = "A newer check-in does not ask for a call (or the request is too old to stand)."
 
     def decides(self) -> str:
-        return f"CASE WHEN {self.recent()} AND p.checkin_wants_call THEN 'high' END"
+        return f"CASE WHEN {self.recent()} AND p.ci_wants_call THEN 'high' END"
 
     def evidence(self) -> str:
         return _answer("'wants_call', true")
@@ -189,15 +188,15 @@ class CheckInSilent(Rule):
 
     def columns(self) -> dict[str, str]:
         return {
-            "checkin_silent_n": "coalesce(checkin_silence.n, 0)",
-            "checkin_silent_evidence": "checkin_silence.evidence",
+            "ci_silent_n": "coalesce(checkin_silence.n, 0)",
+            "ci_silent_evidence": "checkin_silence.evidence",
         }
 
     def decides(self) -> str:
-        return f"CASE WHEN p.checkin_silent_n >= {self.cfg('count')} THEN 'low' END"
+        return f"CASE WHEN p.ci_silent_n >= {self.cfg('count')} THEN 'low' END"
 
     def evidence(self) -> str:
-        return "p.checkin_silent_evidence"
+        return "p.ci_silent_evidence"
 
     def reason(self, evidence: Sequence[dict[str, Any]], zone: zoneinfo.ZoneInfo | None = None) -> str:
         days = [local_day(moment, zone) for moment in (instant(i.get("starts_at")) for i in evidence) if moment]
