@@ -250,6 +250,34 @@ def test_put_by_external_id_creates_then_replaces_never_duplicates(ehr_a: Person
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_record_entered_in_error_is_not_brought_back_by_its_source_system(ehr_a: Persona, name: str) -> None:
+    """A source system that sends the record again by its id after staff marked it entered in error
+    gets a 409: a periodic sync must not bring back, or change, what a correction took out."""
+    resource = RESOURCES[name]
+    patient = PatientFactory.create(clinic=ehr_a.clinic)
+    url = f"{resource.url}?external_id=SRC-5"
+    created = ehr_a.api.put(url, resource.body(patient), format="json").json()["id"]
+    marked = ehr_a.api.post(
+        f"{resource.url}{created}/entered-in-error/",
+        {"reason": "Wrong chart."},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="e-1",
+    )
+    replayed = ehr_a.api.post(
+        f"{resource.url}{created}/entered-in-error/",
+        {"reason": "Wrong chart."},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="e-1",
+    )
+    assert marked.status_code == replayed.status_code == 200
+    assert replayed["Idempotent-Replayed"] == "true"
+    again = ehr_a.api.put(url, resource.body(patient), format="json")
+    assert again.status_code == 409
+    assert {error["attr"] for error in again.json()["errors"]} == {"entered_in_error"}
+    assert resource.model._default_manager.count() == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_the_same_external_id_in_another_clinic_is_another_record(ehr_a: Persona, ehr_b: Persona, name: str) -> None:
     resource = RESOURCES[name]
     theirs = ehr_b.api.put(

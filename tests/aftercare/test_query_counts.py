@@ -75,6 +75,28 @@ def _outreach(clinic: Any, n: int) -> None:
     )
 
 
+def _clinical_records(clinic: Any, n: int) -> None:
+    """`n` of each: care transitions, medication events, drug screens with three results each."""
+    from aftercare.models import CareTransition, DrugScreen, DrugScreenResult, MedicationEvent
+    from tests.aftercare.factories import clinician_of
+
+    patient, user = PatientFactory.create(clinic=clinic), clinician_of(clinic)
+    days = [datetime.date(2026, 1, 1) + datetime.timedelta(days=index) for index in range(n)]
+    mine = {"clinic": clinic, "patient": patient, "recorded_by": user}
+    CareTransition.objects.bulk_create(
+        CareTransition(**mine, direction="discharged", level_of_care="outpatient", occurred_on=day) for day in days
+    )
+    MedicationEvent.objects.bulk_create(
+        MedicationEvent(**mine, medication="methadone", kind="dose_observed", occurred_on=day) for day in days
+    )
+    screens = DrugScreen.objects.bulk_create(DrugScreen(**mine, collected_on=day) for day in days)
+    DrugScreenResult.objects.bulk_create(
+        DrugScreenResult(screen=screen, analyte=analyte, result="negative", expected=True)
+        for screen in screens
+        for analyte in ("fentanyl", "cocaine", "opioids")
+    )
+
+
 def _patients(clinic: Any, n: int) -> None:
     PatientFactory.create_batch(n, clinic=clinic)
 
@@ -88,6 +110,9 @@ LISTS: dict[str, Callable[[Any, int], None]] = {
     "/api/v1/group-sessions/": _sessions,
     "/api/v1/outside-meetings/": _meetings,
     "/api/v1/outreach-attempts/": _outreach,
+    "/api/v1/care-transitions/": _clinical_records,
+    "/api/v1/medication-events/": _clinical_records,
+    "/api/v1/drug-screens/": _clinical_records,
 }
 
 

@@ -96,6 +96,18 @@ def build(persona: Persona, clinician: str) -> dict[str, Any]:
     ids["outreach-attempt"] = made(f"{API}outreach-attempts/", {
         "patient": patient["id"], "flag": ids["flag"], "channel": "phone", "outcome": "no_answer",
     })["id"]  # fmt: skip
+    yesterday = str(TODAY - datetime.timedelta(days=1))
+    ids["care-transition"] = made(f"{API}care-transitions/", {
+        "patient": patient["id"], "direction": "entered_aftercare", "level_of_care": "residential",
+        "occurred_on": yesterday,
+    })["id"]  # fmt: skip
+    ids["medication-event"] = made(f"{API}medication-events/", {
+        "patient": patient["id"], "medication": "methadone", "kind": "dose_observed", "occurred_on": yesterday,
+    })["id"]  # fmt: skip
+    ids["drug-screen"] = made(f"{API}drug-screens/", {
+        "patient": patient["id"], "collected_on": yesterday,
+        "analyte_results": [{"analyte": "fentanyl", "result": "negative"}],
+    })["id"]  # fmt: skip
     ids["patient-consent"] = made(f"{API}patients/{patient['id']}/consents/", {
         "recipient_name": "County Court Program", "purpose": "Treatment coordination",
         "categories": ["demographics", "attendance"], "expires_on": "2030-01-01",
@@ -124,6 +136,9 @@ POST_ONLY: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]] = {
     "flag-acknowledge": lambda ids: ("flag", {}),
     "flag-dismiss": lambda ids: ("flag", {"note": "Reached by phone"}),
     "flag-resolve": lambda ids: ("flag", {"note": "Reached by phone"}),
+    "care-transition-entered-in-error": lambda ids: ("care-transition", {"reason": "Charted twice"}),
+    "medication-event-entered-in-error": lambda ids: ("medication-event", {"reason": "Charted twice"}),
+    "drug-screen-entered-in-error": lambda ids: ("drug-screen", {"reason": "Charted twice"}),
 }
 
 

@@ -144,6 +144,9 @@ def list_urls(ehr_a: Persona, make_staff: Any) -> list[str]:
         f"{API}reminders/",
         f"{API}flags/",
         f"{API}outreach-attempts/",
+        f"{API}care-transitions/",
+        f"{API}medication-events/",
+        f"{API}drug-screens/",
         f"{CASELOAD}?clinician={clinician.pk}",
     ]
 

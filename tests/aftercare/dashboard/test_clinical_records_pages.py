@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from aftercare.models import CareTransition, DrugScreen, MedicationEvent, OutboxMessage
@@ -263,3 +265,32 @@ def test_the_forms_need_the_csrf_token(staff_client: StaffClient) -> None:
     assert strict.post(url, {"reason": "x"}).status_code == 403
     assert CareTransition.objects.count() == 1
     assert 'name="csrfmiddlewaretoken"' in strict.get(f"/patients/{patient.pk}/").content.decode()
+
+
+def test_the_sections_cost_the_same_queries_for_one_record_or_many(staff_client: StaffClient) -> None:
+    clinic = ClinicFactory.create()
+    few, many = PatientFactory.create(clinic=clinic), PatientFactory.create(clinic=clinic)
+    _records(few)
+    _records(many)
+    by = _caller(clinic)
+    for days_ago in range(10, 18):
+        care_transition_create(
+            by=by, patient=many, direction="discharged", level_of_care="outpatient", occurred_on=_day(days_ago)
+        )
+        medication_event_create(
+            by=by, patient=many, medication="naltrexone", kind="injection_given", occurred_on=_day(days_ago)
+        )
+        drug_screen_create(
+            by=by,
+            patient=many,
+            collected_on=_day(days_ago),
+            analyte_results=[ResultInput("opioids", "negative"), ResultInput("cocaine", "positive")],
+        )
+    client, _ = staff_client(clinic, Role.CLINICIAN)
+    client.get(f"/patients/{few.pk}/")
+    counts = []
+    for patient in (few, many):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/patients/{patient.pk}/").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
