@@ -102,6 +102,14 @@ class PlanForm(forms.Form):
     )
     sponsor_name = forms.CharField(label="Sponsor's name", required=False, max_length=200)
     sponsor_phone = forms.CharField(label="Sponsor's phone", required=False, max_length=32, validators=[CONTACT_PHONE])
+    checkin_every_days = forms.IntegerField(
+        label="Check-ins every (days)",
+        required=False,
+        min_value=0,
+        max_value=90,
+        help_text="How often the patient gets a check-in by email while this plan is active, if they agreed "
+        "to them; 0: none. Left empty: 7 for a new plan, unchanged for this one.",
+    )
 
     def __init__(self, *args: Any, plan: AftercarePlan | None = None, **kwargs: Any) -> None:
         if plan is not None and "initial" not in kwargs:
@@ -138,6 +146,7 @@ class PlanForm(forms.Form):
             "coping_strategies": data["coping_strategies"],
             "daily_routine": "\n".join(lines(data["daily_routine"])),
             "sponsor": {"name": data["sponsor_name"], "phone": data["sponsor_phone"]} if data["sponsor_name"] else None,
+            **({} if data.get("checkin_every_days") is None else {"checkin_every_days": data["checkin_every_days"]}),
         }
 
 
@@ -157,6 +166,7 @@ def plan_initial(plan: AftercarePlan) -> dict[str, Any]:
         "what_to_do": emergency.get("what_to_do", ""),
         "sponsor_name": sponsor.get("name", ""),
         "sponsor_phone": sponsor.get("phone", ""),
+        "checkin_every_days": plan.checkin_every_days,
     }
 
 

@@ -128,3 +128,30 @@ def test_another_clinics_patient_shows_no_section_but_the_404_page(db: None, sta
 
     assert response.status_code == 404
     assert "checkins-heading" not in response.content.decode()
+
+
+def test_the_plan_form_sets_how_often_check_ins_go_and_names_a_bad_interval(
+    db: None, staff_client: StaffClient
+) -> None:
+    from tests.aftercare.dashboard.test_plan_form import _body
+
+    clinic = ClinicFactory.create()
+    patient = PatientFactory.create(clinic=clinic)
+    plan = PlanFactory.create(patient=patient)
+    client, _ = staff_client(clinic, Role.CLINICIAN)
+    url = f"/patients/{patient.pk}/plan/"
+    assert 'name="checkin_every_days" value="7"' in client.get(url).content.decode()
+
+    saved = client.post(url, _body(checkin_every_days="14"))
+    kept = client.post(url, _body())
+    refused = client.post(url, _body(checkin_every_days="91"))
+
+    assert saved.status_code == 302
+    assert kept.status_code == 302
+    assert refused.status_code == 200
+    assert "Ensure this value is less than or equal to 90." in refused.content.decode()
+    plan.refresh_from_db()
+    assert plan.checkin_every_days == 14
+    assert 'name="checkin_every_days" value="14"' in client.get(url).content.decode()
+    auditor, _ = staff_client(clinic, Role.AUDITOR)  # reads the plan, without the form
+    assert "<dt>Check-ins</dt><dd>Every 14 days</dd>" in auditor.get(url).content.decode()
