@@ -99,7 +99,8 @@ def _record_line(
     if kind not in {"check_in", "medication_event", "drug_screen", "care_transition"}:
         return None
     day = local_day(moment, zone) if moment is not None else "an unknown day"
-    detail = item.get("detail") if isinstance(item.get("detail"), dict) else {}
+    raw = item.get("detail")
+    detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if kind == "check_in":
         if status == "expired":
             return f"check-in not answered (expired {local_moment(moment, zone) if moment else day})"

@@ -55,7 +55,9 @@ records = st.builds(
         st.tuples(
             st.integers(0, 40),
             st.lists(
-                st.tuples(st.sampled_from(ANALYTES), st.sampled_from(["positive", "negative", "invalid"]), st.booleans()),
+                st.tuples(
+                    st.sampled_from(ANALYTES), st.sampled_from(["positive", "negative", "invalid"]), st.booleans()
+                ),
                 min_size=1,
                 max_size=3,
                 unique_by=lambda r: r[0],
@@ -68,7 +70,11 @@ records = st.builds(
 
 
 def _error(now: datetime.datetime) -> dict[str, Any]:
-    return {"entered_in_error": True, "entered_in_error_reason": "Recorded for the wrong patient.", "entered_in_error_at": now}
+    return {
+        "entered_in_error": True,
+        "entered_in_error_reason": "Recorded for the wrong patient.",
+        "entered_in_error_at": now,
+    }
 
 
 @dataclass
@@ -150,11 +156,14 @@ def _medication(found: Found, built: Built, medication: str, today: datetime.dat
         return None if dose[2] == "dose_missed" else dose[1]
 
     covering = [d for d in doses if covered(d) is not None]
-    until = max((covered(d) for d in covering), default=None)
+    until = max((day for day in map(covered, covering) if day is not None), default=None)
     if medication == "naltrexone":
         injected = max((d[1] for d in doses if d[2] == "injection_given"), default=None)
         if injected is not None and (today - injected).days <= 120 and today > injected + datetime.timedelta(days=35):
-            found["naltrexone_overdue"] = ("high", {d[0] for d in doses if d[2] == "injection_given" and d[1] == injected})
+            found["naltrexone_overdue"] = (
+                "high",
+                {d[0] for d in doses if d[2] == "injection_given" and d[1] == injected},
+            )
         return
     code, medium, high, watch = (
         ("medication_missed", 3, 5, 30) if medication == "methadone" else ("buprenorphine_gap", 3, 7, 60)
@@ -189,7 +198,9 @@ def _screens(found: Found, built: Built, today: datetime.date) -> None:
     recent = [s for s in built.screens if not s[3] and today - datetime.timedelta(days=30) < s[1] <= today]
     positive = {s[0] for s in recent if any(r == "positive" and not e for _, r, e in s[2])}
     negative = {
-        s[0] for s in recent if any(r == "negative" and not e and a in {"methadone", "buprenorphine"} for a, r, e in s[2])
+        s[0]
+        for s in recent
+        if any(r == "negative" and not e and a in {"methadone", "buprenorphine"} for a, r, e in s[2])
     }
     if positive:
         found["drug_screen"] = ("high", positive)
@@ -214,7 +225,7 @@ def _follow_up(found: Found, built: Built, patient: Any, attended: list[Any], to
         return [e for e in attended if day <= e.starts_at.date() <= day + datetime.timedelta(days=days)]
 
     evidence = {e.id for e in within(30)} | ({transition_id} if transition_id else set())
-    if day + datetime.timedelta(days=7) < today and not [e for e in within(7)]:
+    if day + datetime.timedelta(days=7) < today and not within(7):
         found["post_discharge_gap"] = ("high", evidence)
     elif day + datetime.timedelta(days=30) < today and len(within(30)) < 2:
         found["post_discharge_gap"] = ("medium", evidence)

@@ -5,6 +5,7 @@ nothing new; and the flag stops holding, saying why, when a newer record says ot
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 from typing import Any
 
 import pytest
@@ -64,7 +65,7 @@ def raised_once(rule: str, severity: str, at: datetime.datetime = NOW) -> RiskFl
 
 
 def reason(flag: RiskFlag) -> str:
-    return flag_reason(flag.rule, flag.evidence, datetime.UTC)
+    return flag_reason(flag.rule, flag.evidence, zoneinfo.ZoneInfo("UTC"))
 
 
 def day(days_ago: int) -> datetime.date:
@@ -73,7 +74,9 @@ def day(days_ago: int) -> datetime.date:
 
 def on_medication(patient: Patient, medication: str) -> None:
     plan = PlanFactory.create(patient=patient, start_date=day(150))
-    ActivityFactory.create(plan=plan, kind=ActivityKind.MEDICATION, medication=medication, medication_started_on=day(150))
+    ActivityFactory.create(
+        plan=plan, kind=ActivityKind.MEDICATION, medication=medication, medication_started_on=day(150)
+    )
 
 
 def dose(patient: Patient, medication: str, kind: str, days_ago: int, **fields: Any) -> MedicationEvent:
@@ -254,7 +257,9 @@ def test_a_discharge_date_without_a_record_is_still_a_transition(patient: Patien
 
 def answered(patient: Patient, hours_ago: int, **answers: Any) -> CheckIn:
     at = NOW - datetime.timedelta(hours=hours_ago)
-    plan = PlanFactory.create(patient=patient, start_date=day(100)) if not patient.plans.exists() else patient.plans.get()
+    plan = (
+        PlanFactory.create(patient=patient, start_date=day(100)) if not patient.plans.exists() else patient.plans.get()
+    )
     checkin = CheckIn.objects.create(
         clinic=patient.clinic, patient=patient, plan=plan, due_on=day(400 + hours_ago),
         send_at=at - datetime.timedelta(hours=2),
@@ -274,7 +279,9 @@ def answered(patient: Patient, hours_ago: int, **answers: Any) -> CheckIn:
 
 def expired(patient: Patient, days_ago: int) -> CheckIn:
     at = NOW - datetime.timedelta(days=days_ago)
-    plan = PlanFactory.create(patient=patient, start_date=day(100)) if not patient.plans.exists() else patient.plans.get()
+    plan = (
+        PlanFactory.create(patient=patient, start_date=day(100)) if not patient.plans.exists() else patient.plans.get()
+    )
     return CheckIn.objects.create(
         clinic=patient.clinic, patient=patient, plan=plan, due_on=day(days_ago + 3),
         send_at=at - datetime.timedelta(hours=72), sent_at=at - datetime.timedelta(hours=72), expires_at=at,

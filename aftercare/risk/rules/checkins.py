@@ -161,10 +161,7 @@ class CheckInSilent(Rule):
     drawn_from = _DRAWN_FROM
     summary = "Check-ins gone unanswered in a row (expired) since the last one answered."
     severity = "low"
-    basis = (
-        "Weekly check-ins that stop being answered signal disengagement before sessions are missed "
-        f"({_CHIH})."
-    )
+    basis = f"Weekly check-ins that stop being answered signal disengagement before sessions are missed ({_CHIH})."
     thresholds = {"count": Threshold(2, 1, 10, "Unanswered check-ins in a row that raise the flag.")}
     lapsed_note = "A check-in was answered since."
 

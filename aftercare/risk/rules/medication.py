@@ -178,7 +178,9 @@ class BuprenorphineWithoutSupply(MedicationRule):
 class NaltrexoneInjectionOverdue(MedicationRule):
     code = RiskRule.NALTREXONE_OVERDUE
     medication = Medication.NALTREXONE
-    summary = "An extended-release naltrexone injection overdue: more than `interval_days` + `grace_days` since the last."
+    summary = (
+        "An extended-release naltrexone injection overdue: more than `interval_days` + `grace_days` since the last."
+    )
     severity = "high"
     basis = (
         "Extended-release naltrexone is given every 4 weeks; once it wears off, opioid tolerance is low and "

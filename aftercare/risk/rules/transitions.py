@@ -15,7 +15,6 @@ from aftercare.risk.rules.base import Rule, Threshold, days_of, instant, local_d
 from aftercare.risk.sql import attended_between, evidence_of, local_midnight
 from clinic.models import DisclosureCategory
 
-
 # The levels of care FUI follows up: leaving any of them is high-intensity care ending.
 HIGH_INTENSITY = (LevelOfCare.WITHDRAWAL_MANAGEMENT, LevelOfCare.RESIDENTIAL, LevelOfCare.INPATIENT)
 
