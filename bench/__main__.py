@@ -20,6 +20,8 @@ def main() -> None:
         clinic, seconds = seed.seed()
         appointments = seed.PATIENTS * seed.APPOINTMENTS_PER_PATIENT
         print(f"== seeded {seed.PATIENTS} patients and {appointments} appointments in {seconds:.0f} s")
+        records = ", ".join(f"{n} {kind}" for kind, n in seed.RECORDS.items())
+        print(f"   and, for the rules beyond attendance: {records}")
         if "api_lists" in chosen:
             print("== API list endpoints")
             api_lists.run(clinic)

@@ -9,12 +9,17 @@ import uuid
 
 from django.db import connection
 
+from bench.seed_records import seed_records
 from clinic.models import Clinic, Role, StaffMembership, User
 
 # BENCH_PATIENTS: a smaller population for quick iterations (figures to report use the default).
 PATIENTS = int(os.environ.get("BENCH_PATIENTS", "50000"))
 APPOINTMENTS_PER_PATIENT = 20
 CLINICIANS = 50
+
+
+# What seed_records wrote, by kind (printed with the seed's figures).
+RECORDS: dict[str, int] = {}
 
 
 def seed(*, patients: int = PATIENTS, per_patient: int = APPOINTMENTS_PER_PATIENT) -> tuple[Clinic, float]:
@@ -31,9 +36,10 @@ def seed(*, patients: int = PATIENTS, per_patient: int = APPOINTMENTS_PER_PATIEN
             cursor.execute(
                 """
                 INSERT INTO clinic_patient (id, clinic_id, external_id, given_name, family_name, date_of_birth,
-                    email, phone, preferred_language, reminders_opt_in, status, intake_date, created_at, updated_at)
+                    email, phone, preferred_language, reminders_opt_in, checkins_opt_in, status, intake_date,
+                    created_at, updated_at)
                 SELECT gen_random_uuid(), %s, 'B' || g, 'Given' || g, 'Family' || g, date '1960-01-01' + (g %% 15000),
-                    'p' || g || '@example.org', '', 'en', true, 'active', current_date - (g %% 400),
+                    'p' || g || '@example.org', '', 'en', true, g %% 2 = 1, 'active', current_date - (g %% 400),
                     now() - make_interval(secs => g), now()
                 FROM generate_series(1, %s) AS g
                 """,
@@ -80,6 +86,7 @@ def seed(*, patients: int = PATIENTS, per_patient: int = APPOINTMENTS_PER_PATIEN
                 per_patient,
             ],
         )
+        RECORDS.update(seed_records(cursor, clinic, clinicians[0]))
         cursor.execute("SET session_replication_role = DEFAULT")
         # The load bypassed the triggers that keep the risk summaries: rebuild them, as any bulk
         # load that bypasses triggers must (aftercare/models/summary.py).

@@ -14,11 +14,23 @@ from typing import Any
 from django.utils import dateformat, timezone
 
 from aftercare.models import RiskRule
-from aftercare.risk.rules import RULES
+from aftercare.risk.rules import RULES, Stage
 from aftercare.risk.rules.base import instant as _instant
 from aftercare.risk.rules.base import local_day
 
-__all__ = ["evidence_line", "flag_reason", "local_day", "local_moment"]
+__all__ = ["evidence_line", "flag_reason", "flag_stage", "local_day", "local_moment"]
+
+_STAGES = {
+    Stage.EMOTIONAL: "Emotional: pulling away from care and support",
+    Stage.MENTAL: "Mental: craving, low confidence",
+    Stage.PHYSICAL: "Physical: use",
+}
+
+
+def flag_stage(rule: str) -> str:
+    """The relapse stage the rule's evidence points to, in words."""
+    stage = RULES[rule].stage if rule in RULES else None
+    return _STAGES[stage] if stage is not None else "None: a request or a concern about treatment"
 
 
 def flag_reason(rule: str, evidence: Sequence[dict[str, Any]], zone: zoneinfo.ZoneInfo | None = None) -> str:

@@ -18,7 +18,7 @@ from rest_framework.exceptions import ValidationError as ServiceValidationError
 from aftercare.dashboard.flags.forms import AcknowledgeForm, CloseForm, FlagFilterForm, OutreachForm
 from aftercare.dashboard.pages import form_errors_from_service, in_clinic, record, show, staff_page
 from aftercare.models import FlagEventKind, RiskFlag
-from aftercare.risk.wording import flag_reason
+from aftercare.risk.wording import flag_reason, flag_stage
 from aftercare.selectors.flags import flag_detail, flag_evidence_lines, flag_history, flag_queue
 from aftercare.selectors.outreach import last_attempts, outreach_for
 from aftercare.services.flags import flag_transition
@@ -97,6 +97,7 @@ def _flag_page(
         "flag": flag,
         "patient": flag.patient,
         "reason": flag_reason(flag.rule, flag.evidence),
+        "stage": flag_stage(flag.rule),
         "evidence": flag_evidence_lines([flag], zone=zone)[flag.pk],
         "history": list(flag_history(flag=flag)),
         "attempts": attempts,

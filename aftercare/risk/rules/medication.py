@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from aftercare.models import Medication, RiskRule
-from aftercare.models.records import MedicationEventKind
+from aftercare.models.records import TAKE_HOME_MAX_DAYS, MedicationEventKind
 from aftercare.risk.rules.base import Rule, Stage, Threshold, instant, local_day
 from aftercare.risk.sql import local_midnight
 from clinic.models import DisclosureCategory
@@ -34,14 +34,20 @@ def _item(alias: str) -> str:
     )
 
 
+def _covered(alias: str) -> str:
+    """The last day an event covers: its own day, a take-home supply's last day, none for a miss."""
+    return (
+        f"CASE {alias}.kind WHEN '{MedicationEventKind.TAKE_HOME_DISPENSED}' "
+        f"THEN {alias}.occurred_on + {alias}.days_covered - 1 "
+        f"WHEN '{MedicationEventKind.DOSE_MISSED}' THEN NULL ELSE {alias}.occurred_on END"
+    )
+
+
 def _ctes() -> dict[str, str]:
     """Per patient and medication of their active plan: the last day a dose or supply covered,
-    the last injection, the last event, and the evidence (the covering event and the doses marked
-    missed after it). One pass over the recent events of the patients in scope."""
-    covered = (
-        f"CASE e.kind WHEN '{MedicationEventKind.TAKE_HOME_DISPENSED}' THEN e.occurred_on + e.days_covered - 1 "
-        f"WHEN '{MedicationEventKind.DOSE_MISSED}' THEN NULL ELSE e.occurred_on END"
-    )
+    the last injection and the last event. One hashed pass over the recent events of the patients
+    in scope (the evidence is read afterwards, for the rows that fire)."""
+    covered = _covered("e")
     return {
         "on_medication": """
     SELECT DISTINCT pl.patient_id, act.medication
@@ -51,12 +57,15 @@ def _ctes() -> dict[str, str]:
         "medication_days": f"""
     SELECT e.patient_id, e.medication, max({covered}) AS covered_until,
            max(e.occurred_on) FILTER (WHERE e.kind = '{MedicationEventKind.INJECTION_GIVEN}') AS injected_on,
-           max(e.occurred_on) AS last_event_on,
-           (array_agg(e.id ORDER BY {covered} DESC NULLS LAST, e.id))[1] AS covering_id
+           max(e.occurred_on) AS last_event_on
     FROM aftercare_medicationevent e
     JOIN p ON p.patient_id = e.patient_id
     JOIN on_medication m ON m.patient_id = e.patient_id AND m.medication = e.medication
-    WHERE NOT e.entered_in_error AND e.occurred_on <= p.today AND e.occurred_on > p.today - 400
+    -- Only what can matter: the last event must fall within a rule's watch, and a supply covers at
+    -- most TAKE_HOME_MAX_DAYS (a rule switched off watches nothing: NULL).
+    WHERE NOT e.entered_in_error AND e.occurred_on <= p.today
+      AND e.occurred_on > p.today - greatest(p.medication_missed__watch_days, p.buprenorphine_gap__watch_days,
+                                             p.naltrexone_overdue__watch_days) - {TAKE_HOME_MAX_DAYS}
     GROUP BY e.patient_id, e.medication""",
     }
 
@@ -87,19 +96,23 @@ class MedicationRule(Rule):
             f"{self.code}_last": f"{days}.last_event_on",
             f"{self.code}_covered": f"{days}.covered_until",
             f"{self.code}_injected": f"{days}.injected_on",
-            f"{self.code}_covering": f"{days}.covering_id",
         }
 
     def evidence(self) -> str:
-        # The event that last covered a day, then every dose marked missed after it.
+        # The event that last covered a day (the first by id of any that cover the same day), then
+        # every dose marked missed after it.
+        mine = f"e.patient_id = p.patient_id AND e.medication = '{self.medication}' AND NOT e.entered_in_error"
         return f"""(
         SELECT jsonb_agg({_item("e")} ORDER BY e.occurred_on, e.id)
-        FROM aftercare_medicationevent e
-        WHERE e.patient_id = p.patient_id AND e.medication = '{self.medication}' AND NOT e.entered_in_error
-          AND (e.id = p.{self.code}_covering
-               OR (e.kind = '{MedicationEventKind.DOSE_MISSED}'
-                   AND e.occurred_on > coalesce(p.{self.code}_covered, '-infinity'::date)
-                   AND e.occurred_on <= p.today)))"""
+        FROM (
+            (SELECT e.* FROM aftercare_medicationevent e
+             WHERE {mine} AND {_covered("e")} = p.{self.code}_covered AND e.occurred_on <= p.today
+             ORDER BY e.id LIMIT 1)
+            UNION ALL
+            SELECT e.* FROM aftercare_medicationevent e
+            WHERE {mine} AND e.kind = '{MedicationEventKind.DOSE_MISSED}'
+              AND e.occurred_on > p.{self.code}_covered AND e.occurred_on <= p.today
+        ) AS e)"""
 
     def reason(self, evidence: Sequence[dict[str, Any]], zone: zoneinfo.ZoneInfo | None = None) -> str:
         name = str(Medication(self.medication).label)
