@@ -18,13 +18,18 @@ from clinic.demo import Course, Story
 from clinic.models import Patient, PatientStatus, User
 
 # Medication by patient: the featured ones, then about a third of those doing well (drawn).
-MEDICATION_OF: dict[int, str] = {2: Medication.METHADONE, 3: Medication.BUPRENORPHINE, 6: Medication.BUPRENORPHINE,
-                 7: Medication.NALTREXONE}  # fmt: skip
+MEDICATION_OF: dict[int, str] = {
+    2: Medication.METHADONE,
+    3: Medication.BUPRENORPHINE,
+    6: Medication.BUPRENORPHINE,
+    7: Medication.NALTREXONE,
+}
 
-SCHEDULES: dict[str, str] = {
-    Medication.METHADONE: "Daily, observed",
-    Medication.BUPRENORPHINE: "Daily; a week's supply at a time",
-    Medication.NALTREXONE: "380 mg every 4 weeks",
+# How it is given, and how often: (dose schedule, frequency period).
+SCHEDULES: dict[str, tuple[str, str]] = {
+    Medication.METHADONE: ("Daily, observed at the clinic", "day"),
+    Medication.BUPRENORPHINE: ("Daily; a week's supply at a time", "day"),
+    Medication.NALTREXONE: ("380 mg extended-release injection every 4 weeks", "month"),
 }
 WARNING_SIGNS = [
     "Skipping meals", "Isolating from friends", "Not answering my sponsor", "Sleeping past noon",
@@ -87,8 +92,13 @@ def person_create(number: int, patient: Patient, clinician: User, course: Course
         if course.stopped_on_day is not None
         else None
     )
-    supporter = rng.choice(SUPPORT)
-    name, _, relationship = supporter.partition(" (")
+    # One or two people close to them, each with a phone of their own.
+    supporters = [
+        {"name": name, "relationship": relationship.rstrip(")") or "family", "phone": _phone(number, area)}
+        for (name, _, relationship), area in zip(
+            (s.partition(" (") for s in rng.sample(SUPPORT, rng.randint(1, 2))), (773, 708), strict=False
+        )
+    ]
     plan = AftercarePlan.objects.create(
         clinic=patient.clinic,
         patient=patient,
@@ -109,29 +119,27 @@ def person_create(number: int, patient: Patient, clinician: User, course: Course
         daily_routine=rng.choice(ROUTINES),
         emergency_plan={
             "contacts": [
-                {"name": name, "relationship": relationship.rstrip(")") or "family", "phone": _phone(number, 773)},
+                supporters[0],
                 {"name": "Crisis line", "relationship": "", "phone": "988"},
             ],
             "where_to_go": "The clinic's walk-in hours (weekdays 8-5), or the nearest emergency room",
             "what_to_do": "Leave the situation, call someone on this list, then the clinic. " + NALOXONE,
         },
-        support_persons=[
-            {"name": name, "relationship": relationship.rstrip(")") or "family", "phone": _phone(number, 773)}
-        ],
+        support_persons=supporters,
         sponsor={"name": rng.choice(SPONSORS), "phone": _phone(number, 872)} if group_kind == "twelve_step" else None,
         checkin_every_days=7,
     )
     activities = [
-        PlanActivity(plan=plan, kind="individual_therapy", provider="Clinic therapist", position=0),
+        PlanActivity(plan=plan, kind="individual_therapy", provider=clinician.get_full_name(), position=0),
         PlanActivity(plan=plan, kind="support_group", support_group_kind=group_kind, position=2),
         PlanActivity(plan=plan, kind="wellness", wellness_kind=rng.choice(["exercise", "meditation", "yoga",
                      "journaling"]), frequency_count=3, position=3),
     ]  # fmt: skip
     if medication:
-        schedule = SCHEDULES[medication]
+        schedule, period = SCHEDULES[medication]
         activities.append(
             PlanActivity(plan=plan, kind="medication", medication=medication, dose_schedule=schedule,
-                         medication_started_on=patient.intake_date, frequency_period="day", position=1)
+                         medication_started_on=patient.intake_date, frequency_period=period, position=1)
         )  # fmt: skip
     PlanActivity.objects.bulk_create(activities)
     return Person(number, patient, clinician, course, plan, medication, group_kind, stopped)

@@ -203,6 +203,7 @@ def test_the_demo_plans_vary_and_every_contact_is_fictitious(db: None, data_dir:
     assert len({plan.triggers[0]["description"] for plan in plans}) > 5
     assert len({tuple(plan.coping_strategies) for plan in plans}) > len(plans) // 2
     assert sum(plan.sponsor is not None for plan in plans) >= 5
+    assert {len(plan.support_persons) for plan in plans} == {1, 2}
     fictitious = re.compile(r"\+1 \d{3}-555-01\d{2}")
     for plan in plans:
         assert "Naloxone" in plan.emergency_plan["what_to_do"]
