@@ -46,13 +46,14 @@ def seed_history(clinic: Clinic, *, weeks: int = 20) -> bool:
         if course is None or patient.assigned_clinician is None:
             continue
         number = int((patient.external_id or "").rsplit("-", 1)[1])
-        people.append(person_create(number, patient, patient.assigned_clinician, course, rng))
+        clinician = patient.assigned_clinician
+        people.append(person_create(number=number, patient=patient, clinician=clinician, course=course, rng=rng))
     slots: dict[object, int] = {}
     for person in people:
         slot = slots.get(person.clinician.pk, 0)
         slots[person.clinician.pk] = slot + 1
-        therapy_write(person, slot, weeks, rng, zone, now, today)
-        records_write(person, rng, today)
-        checkins_write(person, rng, zone, now, today)
-    groups_write(clinic, people, rng, zone, now)
+        therapy_write(person=person, slot=slot, weeks=weeks, rng=rng, zone=zone, now=now, today=today)
+        records_write(person=person, rng=rng, today=today)
+        checkins_write(person=person, rng=rng, zone=zone, now=now, today=today)
+    groups_write(clinic=clinic, people=people, rng=rng, zone=zone, now=now)
     return True

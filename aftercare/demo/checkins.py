@@ -34,7 +34,7 @@ def _answers(person: Person, weeks_back: int, rng: random.Random) -> Answers:
 
 
 def checkins_write(
-    person: Person, rng: random.Random, zone: zoneinfo.ZoneInfo, now: datetime.datetime, today: datetime.date
+    *, person: Person, rng: random.Random, zone: zoneinfo.ZoneInfo, now: datetime.datetime, today: datetime.date
 ) -> None:
     """Weekly check-ins for those who opted in, since their plan started: answered, now and then
     one left to expire (never the latest, never two in a row). The last fell due a few days ago,

@@ -81,7 +81,7 @@ class Person:
     rows: list[object] = field(default_factory=list)
 
 
-def person_create(number: int, patient: Patient, clinician: User, course: Course, rng: random.Random) -> Person:
+def person_create(*, number: int, patient: Patient, clinician: User, course: Course, rng: random.Random) -> Person:
     active = patient.status == PatientStatus.ACTIVE
     medication = MEDICATION_OF.get(number, "")
     if not medication and course.story == Story.STEADY and rng.random() < 0.35:

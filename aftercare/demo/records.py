@@ -28,7 +28,7 @@ from clinic.models import PatientStatus
 MAT_ANALYTE: dict[str, str] = {Medication.METHADONE: Analyte.METHADONE, Medication.BUPRENORPHINE: Analyte.BUPRENORPHINE}
 
 
-def records_write(person: Person, rng: random.Random, today: datetime.date) -> None:
+def records_write(*, person: Person, rng: random.Random, today: datetime.date) -> None:
     """Care transitions, dosing events and drug screens, as the EHR and the dispensing system
     would have recorded them."""
     patient, story = person.patient, person.course.story

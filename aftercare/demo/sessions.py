@@ -54,7 +54,7 @@ def _settled_status(previous: str, rng: random.Random, *, settled: bool) -> str:
 
 
 def therapy_write(
-    person: Person, slot: int, weeks: int, rng: random.Random, zone: zoneinfo.ZoneInfo,
+    *, person: Person, slot: int, weeks: int, rng: random.Random, zone: zoneinfo.ZoneInfo,
     now: datetime.datetime, today: datetime.date,
 ) -> None:  # fmt: skip
     patient, clinician, story = person.patient, person.clinician, person.course.story
@@ -140,7 +140,7 @@ def _appointment(
 
 
 def groups_write(
-    clinic: Clinic, people: list[Person], rng: random.Random, zone: zoneinfo.ZoneInfo, now: datetime.datetime
+    *, clinic: Clinic, people: list[Person], rng: random.Random, zone: zoneinfo.ZoneInfo, now: datetime.datetime
 ) -> None:
     """The groups the plans name, each with the patients whose plan names it: sixteen weeks of
     sessions behind with what happened at each, eight booked ahead. A discharged patient left
