@@ -162,7 +162,7 @@ def _staff(clinic: Clinic, password: str) -> list[tuple[User, DemoStaff]]:
 
 
 class Story(enum.StrEnum):
-    """What a demo patient's months in aftercare show (aftercare/demo.py writes the history to
+    """What a demo patient's months in aftercare show (aftercare/demo/ writes the history to
     match). Most patients do well and raise no flag; a few tell one story each that the risk
     rules should catch, and a clinician reading the flag should recognise it."""
 
@@ -199,7 +199,7 @@ FEATURED: dict[int, Course] = {
     4: Course(Story.STEPPED_DOWN_LOST, 9),
     5: Course(Story.STEPPED_DOWN, 24),
     6: Course(Story.STEPPED_DOWN, 47),
-    7: Course(Story.STEADY, 88),  # the naltrexone patient (aftercare/demo.py)
+    7: Course(Story.STEADY, 88),  # the naltrexone patient (aftercare/demo/people.py)
     8: Course(Story.DRIFTING, 62, stopped_on_day=40),
     9: Course(Story.LOST, 96, stopped_on_day=53),
     10: Course(Story.CALL_REQUEST, 58),
