@@ -9,6 +9,7 @@ the printed recovery codes are new at every load.
 from __future__ import annotations
 
 import datetime
+import enum
 import json
 import os
 import random
@@ -160,6 +161,85 @@ def _staff(clinic: Clinic, password: str) -> list[tuple[User, DemoStaff]]:
     return result
 
 
+class Story(enum.StrEnum):
+    """What a demo patient's months in aftercare show (aftercare/demo/ writes the history to
+    match). Most patients do well and raise no flag; a few tell one story each that the risk
+    rules should catch, and a clinician reading the flag should recognise it."""
+
+    STEADY = "steady"  # attends, takes their medication: never flagged
+    COMPLETED = "completed"  # finished aftercare, seen for follow-up after discharge
+    DROPPED_OUT = "dropped_out"  # stopped coming in the first weeks; discharged months ago
+    ARCHIVED = "archived"
+    STEPPED_DOWN = "stepped_down"  # from residential or withdrawal management, followed up
+    CRAVING_RISING = "craving_rising"  # check-ins report craving rising, then sessions missed
+    METHADONE_MISSED = "methadone_missed"  # three daily methadone doses missed
+    FENTANYL_SCREEN = "fentanyl_screen"  # a buprenorphine patient's screen positive for fentanyl
+    STEPPED_DOWN_LOST = "stepped_down_lost"  # out of withdrawal management, missed the first visit
+    DRIFTING = "drifting"  # the last three weeks of therapy and group missed
+    LOST = "lost"  # not seen for six weeks
+    CALL_REQUEST = "call_request"  # a check-in asks for a call
+
+
+@dataclass(frozen=True)
+class Course:
+    """Where a demo patient is in care: their story and its dates, in days before today."""
+
+    story: Story
+    intake_days_ago: int
+    discharge_days_ago: int | None = None
+    # The day (after intake) of the last session attended, for those who stopped coming.
+    stopped_on_day: int | None = None
+
+
+# The patients with a story to tell, by number (DEMO-0001 ...); everyone else is drawn at random.
+FEATURED: dict[int, Course] = {
+    1: Course(Story.CRAVING_RISING, 104),
+    2: Course(Story.METHADONE_MISSED, 73),
+    3: Course(Story.FENTANYL_SCREEN, 61),
+    4: Course(Story.STEPPED_DOWN_LOST, 9),
+    5: Course(Story.STEPPED_DOWN, 24),
+    6: Course(Story.STEPPED_DOWN, 47),
+    7: Course(Story.STEADY, 88),  # the naltrexone patient (aftercare/demo/people.py)
+    8: Course(Story.DRIFTING, 62, stopped_on_day=40),
+    9: Course(Story.LOST, 96, stopped_on_day=53),
+    10: Course(Story.CALL_REQUEST, 58),
+}
+
+
+def course_of(number: int, rng: random.Random) -> Course:
+    """A featured patient's course, or one drawn so that the caseload keeps a realistic retention
+    curve: most people still in care; dropping out concentrated in the first 30-60 days (and then
+    discharged after a month without contact, long enough ago to be outside every follow-up
+    window); some finished and discharged; a few archived."""
+    if number in FEATURED:
+        return FEATURED[number]
+    roll = rng.random()
+    if roll < 0.16:
+        stopped = rng.choice([14, 21, 28, 35, 42, 49, 56, 63, 84])
+        intake = rng.randint(stopped + 30 + 100, 300)
+        return Course(Story.DROPPED_OUT, intake, discharge_days_ago=intake - stopped - 30, stopped_on_day=stopped)
+    if roll < 0.28:
+        intake = rng.randint(100, 300)
+        return Course(Story.COMPLETED, intake, discharge_days_ago=max(3, intake - rng.randint(90, 150)))
+    if roll < 0.33:
+        intake = rng.randint(200, 400)
+        return Course(Story.ARCHIVED, intake, discharge_days_ago=intake - rng.randint(40, 150))
+    return Course(Story.STEADY, rng.randint(10, 270))
+
+
+def demo_courses() -> dict[str, Course]:
+    """Every demo patient's course, by external id (the same at every load)."""
+    rng = random.Random(20261203)
+    return {f"DEMO-{number:04d}": course_of(number, rng) for number in range(1, PATIENT_COUNT + 1)}
+
+
+_STATUS = {Story.COMPLETED: PatientStatus.DISCHARGED, Story.DROPPED_OUT: PatientStatus.DISCHARGED,
+           Story.ARCHIVED: PatientStatus.ARCHIVED}  # fmt: skip
+
+
+_CHECKING_IN = frozenset({Story.CRAVING_RISING, Story.CALL_REQUEST})
+
+
 def _patients(clinic: Clinic, clinicians: list[User]) -> None:
     from faker import Faker  # a development dependency, like this whole module
 
@@ -168,22 +248,18 @@ def _patients(clinic: Clinic, clinicians: list[User]) -> None:
     fake.seed_instance(20261121)
     rng = random.Random(20261121)
     today = timezone.localdate()
+    courses = demo_courses()
     for number in range(1, PATIENT_COUNT + 1):
+        external_id = f"DEMO-{number:04d}"
+        course = courses[external_id]
         spanish = rng.random() < 0.25
-        intake = today - datetime.timedelta(days=rng.randint(10, 270))
-        roll = rng.random()
-        status = (
-            PatientStatus.ACTIVE if roll < 0.75 else PatientStatus.DISCHARGED if roll < 0.93 else PatientStatus.ARCHIVED
-        )
-        discharge = None
-        if status != PatientStatus.ACTIVE:
-            discharge = min(today, intake + datetime.timedelta(days=rng.randint(28, 120)))
         locale = fake["es_MX"] if spanish else fake["en_US"]
         given, family = locale.first_name(), locale.last_name()
         birth = today - datetime.timedelta(days=rng.randint(19 * 365, 68 * 365))
+        discharge = course.discharge_days_ago
         patient_upsert(
             clinic=clinic,
-            external_id=f"DEMO-{number:04d}",
+            external_id=external_id,
             given_name=given,
             family_name=family,
             date_of_birth=birth,
@@ -192,10 +268,12 @@ def _patients(clinic: Clinic, clinicians: list[User]) -> None:
             phone=f"+1 312-555-01{number % 100:02d}",
             preferred_language=Language.SPANISH if spanish else Language.ENGLISH,
             reminders_opt_in=rng.random() < 0.8,
-            status=status,
+            # Weekly check-ins for those who said yes (about a third), and for both whose story is told by them.
+            checkins_opt_in=course.story in _CHECKING_IN or (course.story == Story.STEADY and rng.random() < 0.35),
+            status=_STATUS.get(course.story, PatientStatus.ACTIVE),
             assigned_clinician=clinicians[number % len(clinicians)],
-            intake_date=intake,
-            discharge_date=discharge,
+            intake_date=today - datetime.timedelta(days=course.intake_days_ago),
+            discharge_date=None if discharge is None else today - datetime.timedelta(days=discharge),
         )
 
 

@@ -32,7 +32,7 @@ class Command(BaseCommand):
         clinic = demo.clinic
         write(self.style.SUCCESS(f"Demo clinic '{clinic.name}' (slug '{clinic.slug}', {clinic.time_zone}) is ready."))
         if created:
-            write("  with months of plans, sessions, attendance and support groups.")
+            write("  with months of plans, sessions, support groups, dosing, screens, step-downs and check-ins.")
         flags = evaluate()  # what the hourly sweep would have found by now
         write(f"  risk sweep: {flags.raised} flags raised, {flags.left_alone + flags.escalated} already open.")
         address = f"{settings.AFTERCARE_PUBLIC_URL}/"
