@@ -18,6 +18,7 @@ from django.db.utils import DatabaseError
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from aftercare.models import CheckIn
 from aftercare.risk.engine import evaluate
 from clinic.models import AccessEvent, Clinic, Role
 from clinic.selectors.access import access_export_verify
@@ -108,6 +109,13 @@ def build(persona: Persona, clinician: str) -> dict[str, Any]:
         "patient": patient["id"], "collected_on": yesterday,
         "analyte_results": [{"analyte": "fentanyl", "result": "negative"}],
     })["id"]  # fmt: skip
+    # Check-ins are made by the schedule, never through the API: one, as the schedule writes it.
+    ids["check-in"] = str(
+        CheckIn.objects.create(
+            clinic=persona.clinic, patient_id=patient["id"], plan_id=ids["plan"], due_on=TODAY,
+            send_at=timezone.now(),
+        ).pk
+    )  # fmt: skip
     ids["patient-consent"] = made(f"{API}patients/{patient['id']}/consents/", {
         "recipient_name": "County Court Program", "purpose": "Treatment coordination",
         "categories": ["demographics", "attendance"], "expires_on": "2030-01-01",

@@ -25,6 +25,7 @@ from aftercare.models import (
     GroupAttendance,
     GroupMembership,
     Medication,
+    MedicationEvent,
     RiskFlag,
     RiskFlagEvent,
     RiskRule,
@@ -42,6 +43,7 @@ from tests.aftercare.factories import (
     GroupSessionFactory,
     PlanFactory,
     SupportGroupFactory,
+    clinician_of,
 )
 from tests.clinic.test_consents import RECIPIENT, disclosures, record, release
 from tests.conftest import Persona
@@ -54,10 +56,18 @@ RULE_READS: dict[str, frozenset[str]] = {
     RiskRule.CONSECUTIVE_MISSED: frozenset({ATTENDANCE}),
     RiskRule.MISSED_IN_WINDOW: frozenset({ATTENDANCE}),
     RiskRule.EARLY_MISSED: frozenset({ATTENDANCE, DisclosureCategory.PLAN}),
-    RiskRule.MEDICATION_MISSED: frozenset({ATTENDANCE, MEDICATION}),
+    RiskRule.MEDICATION_MISSED: frozenset({MEDICATION, DisclosureCategory.PLAN}),
+    RiskRule.BUPRENORPHINE_GAP: frozenset({MEDICATION, DisclosureCategory.PLAN}),
+    RiskRule.NALTREXONE_OVERDUE: frozenset({MEDICATION, DisclosureCategory.PLAN}),
     RiskRule.NO_CONTACT: frozenset({ATTENDANCE, DisclosureCategory.ENROLLMENT}),
     RiskRule.POST_DISCHARGE_GAP: frozenset({ATTENDANCE, DisclosureCategory.ENROLLMENT}),
     RiskRule.GROUP_DROPOUT: frozenset({ATTENDANCE}),
+    RiskRule.CHECKIN_USE: frozenset({DisclosureCategory.CHECK_INS}),
+    RiskRule.CHECKIN_CRAVING: frozenset({DisclosureCategory.CHECK_INS}),
+    RiskRule.CHECKIN_CALL_REQUEST: frozenset({DisclosureCategory.CHECK_INS}),
+    RiskRule.CHECKIN_SILENT: frozenset({DisclosureCategory.CHECK_INS}),
+    RiskRule.DRUG_SCREEN: frozenset({DisclosureCategory.DRUG_SCREENS}),
+    RiskRule.MAT_NEGATIVE_SCREEN: frozenset({DisclosureCategory.DRUG_SCREENS, MEDICATION}),
 }
 EVERY_SUBSET = [
     frozenset(combination)
@@ -70,10 +80,15 @@ DOSE_SCHEDULE = "Daily, observed at the clinic"
 
 
 def _missed_medication_visits_and_group_sessions(persona: Persona, now: datetime.datetime) -> Patient:
-    """A patient on methadone who missed three dosing visits in a row, and three sessions of their group."""
+    """A patient on methadone who missed three dosing visits in a row (and, by the dispensing
+    record, the doses of the last four days), and three sessions of their group."""
     patient = PatientFactory.create(clinic=persona.clinic)
     plan = PlanFactory.create(patient=patient, start_date=timezone.localdate() - datetime.timedelta(days=90))
     ActivityFactory.create(plan=plan, kind=ActivityKind.MEDICATION, medication=Medication.METHADONE)
+    MedicationEvent.objects.create(
+        clinic=persona.clinic, patient=patient, medication=Medication.METHADONE, kind="dose_observed",
+        occurred_on=timezone.localdate() - datetime.timedelta(days=5), recorded_by=clinician_of(persona.clinic),
+    )  # fmt: skip
     for days_ago in (3, 2, 1):
         AppointmentFactory.create(
             patient=patient,

@@ -242,13 +242,16 @@ class RiskThresholdsForm(forms.Form):
             self.rules.append((rule, names))
 
     def changes(self) -> dict[str, RiskRuleChange]:
-        data = self.cleaned_data
+        """The rules whose boxes the admin changed (the others are not written, so the change
+        history names only what changed)."""
+        data, changed = self.cleaned_data, set(self.changed_data)
         return {
             code: RiskRuleChange(
                 enabled=bool(data.get(threshold_field_name(code, "enabled"))),
                 thresholds={name: data[threshold_field_name(code, name)] for name in rule.thresholds},
             )
             for code, rule in RULES.items()
+            if changed & {threshold_field_name(code, name) for name in ("enabled", *rule.thresholds)}
         }
 
     def fieldsets(self) -> list[tuple[Rule, str, list[forms.BoundField]]]:

@@ -75,7 +75,7 @@ def test_the_admin_sees_both_forms_with_the_clinics_current_values(staff_client:
     assert 'name="risk-consecutive_missed__medium_at"' in page
     assert 'min="1"' in page
     assert 'max="20"' in page
-    assert "Missed sessions in a row since the last one attended." in page
+    assert "Missed sessions in a row since the last one attended, over all sessions or within one stream" in page
     assert "Ker et al. 2021" in page
     assert page.count('name="csrfmiddlewaretoken"') == 3  # both forms, and signing out
     assert not AccessEvent.objects.exists()  # no patient data on this page
@@ -207,6 +207,11 @@ def test_the_admin_changes_risk_thresholds_and_the_history_names_the_admin(
     assert setting.thresholds == {"medium_at": 3, "high_at": 5}
     assert setting.updated_by == admin
     assert RiskRuleSetting.objects.get(clinic=clinic, rule=RiskRule.GROUP_DROPOUT).enabled is False
+    # Only the rules the admin changed are written (and named in the history).
+    assert set(RiskRuleSetting.objects.filter(clinic=clinic).values_list("rule", flat=True)) == {
+        RiskRule.CONSECUTIVE_MISSED,
+        RiskRule.GROUP_DROPOUT,
+    }
     change = _history("aftercare.RiskRuleSettingHistory", pgh_obj_id=setting.pk)[-1]
     assert change.pgh_context.metadata["actor"] == f"user:{admin.pk}"
     page = admin_client.get(URL).content.decode()
