@@ -123,17 +123,22 @@ class EarlyMissed(MissedSessionsRule):
     def ctes(self) -> dict[str, str]:
         return {
             # Where "early" starts: the active plan's start and each of its medication starts.
+            # One pass over the plans and one over their medication activities (hashed, not a
+            # lookup per plan).
             "early": """
-    SELECT pl.patient_id, array_agg(starts.day) AS days
-    FROM aftercare_aftercareplan pl
-    CROSS JOIN LATERAL (
-        SELECT pl.start_date
+    SELECT starts.patient_id, array_agg(starts.day) AS days
+    FROM (
+        SELECT pl.patient_id, pl.start_date AS day
+        FROM aftercare_aftercareplan pl
+        WHERE pl.status = 'active' {plans}
         UNION ALL
-        SELECT act.medication_started_on FROM aftercare_planactivity act
-        WHERE act.plan_id = pl.id AND act.kind = 'medication'
-    ) AS starts(day)
-    WHERE pl.status = 'active' AND starts.day IS NOT NULL {plans}
-    GROUP BY pl.patient_id"""
+        SELECT pl.patient_id, act.medication_started_on
+        FROM aftercare_aftercareplan pl
+        JOIN aftercare_planactivity act ON act.plan_id = pl.id AND act.kind = 'medication'
+        WHERE pl.status = 'active' {plans}
+    ) AS starts
+    WHERE starts.day IS NOT NULL
+    GROUP BY starts.patient_id"""
         }
 
     def joins(self) -> list[str]:
