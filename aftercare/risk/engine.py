@@ -50,15 +50,6 @@ def _rank(expression: str) -> str:
     return _RANK.format(expression)
 
 
-def _cfg(rule: str, name: str) -> str:
-    """A clinic's threshold, as a column every patient row carries (NULL: the rule is off)."""
-    return f"p.{rule}__{name}"
-
-
-def _days(rule: str, name: str) -> str:
-    return f"make_interval(days => {_cfg(rule, name)})"
-
-
 # Each clinic's thresholds, one integer column per rule and threshold.
 _THRESHOLD_COLUMNS = ",\n           ".join(
     f"(params.cfg->'{code}'->>'{name}')::int AS {code}__{name}"

@@ -43,7 +43,7 @@ def _covered(alias: str) -> str:
     )
 
 
-def _ctes() -> dict[str, str]:
+def _ctes(watch_days: list[str]) -> dict[str, str]:
     """Per patient and medication of their active plan: the last day a dose or supply covered,
     the last injection and the last event. One hashed pass over the recent events of the patients
     in scope (the evidence is read afterwards, for the rows that fire)."""
@@ -64,8 +64,7 @@ def _ctes() -> dict[str, str]:
     -- Only what can matter: the last event must fall within a rule's watch, and a supply covers at
     -- most TAKE_HOME_MAX_DAYS (a rule switched off watches nothing: NULL).
     WHERE NOT e.entered_in_error AND e.occurred_on <= p.today
-      AND e.occurred_on > p.today - greatest(p.medication_missed__watch_days, p.buprenorphine_gap__watch_days,
-                                             p.naltrexone_overdue__watch_days) - {TAKE_HOME_MAX_DAYS}
+      AND e.occurred_on > p.today - greatest({", ".join(watch_days)}) - {TAKE_HOME_MAX_DAYS}
     GROUP BY e.patient_id, e.medication""",
     }
 
@@ -79,7 +78,8 @@ class MedicationRule(Rule):
     reads_medication_starts = False
 
     def ctes(self) -> dict[str, str]:
-        return _ctes()
+        # The events any medication rule can still read: within the longest of their watches.
+        return _ctes([rule().cfg("watch_days") for rule in MedicationRule.__subclasses__()])
 
     def joins(self) -> list[str]:
         return [

@@ -28,6 +28,7 @@ class ScreenRule(Rule):
     """Screens collected within `days` with at least one result matching `matches` (SQL over `r`)."""
 
     matches: ClassVar[str]
+    phrase: ClassVar[str]  # what the sentence calls such a screen
     drawn_from = frozenset({DisclosureCategory.DRUG_SCREENS})
 
     def ctes(self) -> dict[str, str]:
@@ -65,8 +66,6 @@ class ScreenRule(Rule):
             by_day.setdefault(local_day(moment, zone) if moment else "?", []).append(label)
         screens = "; ".join(f"{day}: {', '.join(labels)}" for day, labels in by_day.items())
         return f"{self.phrase} ({screens})"
-
-    phrase: ClassVar[str]
 
 
 class UnexpectedPositiveScreen(ScreenRule):
